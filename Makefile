@@ -1,0 +1,62 @@
+# Every target installs what it needs into .venv first (idempotent: re-runs only when
+# pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint format bench backtest up down logs ps run clean
+
+help:
+	@echo "make backtest   real Freqtrade backtest of the strategy (embedded Redis, rules verdicts)"
+	@echo "make test       the test suite"
+	@echo "make lint       ruff check and format check"
+	@echo "make bench      benchmarks (figures printed; --json in bench/*.py)"
+	@echo "make up/down/logs/ps   Docker Compose: Redis, sidecar, bots"
+	@echo "make run        without Docker: embedded Redis, sidecar and a Freqtrade dry-run"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[bot,dev]"
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/synthesis.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/verdicts.py
+
+backtest: install
+	$(BIN)/python -m context_service backtest $(BACKTEST_ARGS)
+
+up: install
+	$(BIN)/python -m context_service fleet up
+
+down: install
+	$(BIN)/python -m context_service fleet down
+
+logs: install
+	$(BIN)/python -m context_service fleet logs
+
+ps: install
+	$(BIN)/python -m context_service fleet ps
+
+run: install
+	$(BIN)/python -m context_service fleet run-local
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

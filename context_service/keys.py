@@ -1,0 +1,177 @@
+"""Every Redis key of the project is built here, and only here.
+
+All keys of one bot carry the hash tag ``{bot_id}`` (``ctx:{bot-1}:trades``) so they share one
+Redis Cluster slot and a bot's Lua scripts stay cluster-safe. The cost ledger spans bots (a
+global cap), so all ledger keys share the separate tag ``{ctx-ledger}``: the reserve-then-settle
+script touches one slot. Bot ids are validated before any key is built, so nothing can address
+another bot's keys by smuggling ``}`` or ``:`` into an id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BOT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+DEFAULT_PREFIX = "ctx"
+LEDGER_TAG = "{ctx-ledger}"
+
+
+class InvalidBotId(ValueError):
+    """A bot id that does not match ``[a-z0-9][a-z0-9-]{0,31}``."""
+
+
+def validate_bot_id(bot_id: str) -> str:
+    if not isinstance(bot_id, str) or not BOT_ID_RE.match(bot_id):
+        raise InvalidBotId(
+            f"invalid bot id {bot_id!r}: use 1-32 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit"
+        )
+    return bot_id
+
+
+def _part(value: str) -> str:
+    if not value or any(c in value for c in "{}\n\r "):
+        raise ValueError(f"invalid key part {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class BotKeys:
+    """The keys of one bot. Build with :meth:`Keyspace.bot`."""
+
+    prefix: str
+    bot_id: str
+
+    def key(self, *parts: str) -> str:
+        tail = ":".join(_part(p) for p in parts)
+        return f"{self.prefix}:{{{self.bot_id}}}:{tail}"
+
+    @property
+    def pattern(self) -> str:
+        """SCAN pattern matching every key of this bot (for tests and wipes)."""
+        return f"{self.prefix}:{{{self.bot_id}}}:*"
+
+    # evidence store (context engine backing)
+    @property
+    def objects(self) -> str:  # hash: object id -> JSON
+        return self.key("objects")
+
+    @property
+    def objects_by_observed(self) -> str:  # zset: object id -> observed_at epoch
+        return self.key("objects", "observed")
+
+    @property
+    def objects_by_expiry(self) -> str:  # zset: object id -> expiry epoch
+        return self.key("objects", "expiry")
+
+    @property
+    def objects_undated(self) -> str:  # set: ids without observed_at
+        return self.key("objects", "undated")
+
+    # trade memory
+    @property
+    def trade_events(self) -> str:  # hash: "trade_id:order_id:event" -> JSON
+        return self.key("trades", "events")
+
+    @property
+    def trade_events_by_time(self) -> str:  # zset: event key -> event time epoch
+        return self.key("trades", "events", "time")
+
+    @property
+    def closed_trades(self) -> str:  # hash: trade id -> JSON
+        return self.key("trades", "closed")
+
+    @property
+    def closed_trades_by_time(self) -> str:  # zset: trade id -> close time epoch
+        return self.key("trades", "closed", "time")
+
+    @property
+    def insights_state(self) -> str:  # hash: insight id -> JSON of when it became true
+        return self.key("insights")
+
+    @property
+    def stats_snapshot(self) -> str:  # string: JSON of the latest stats
+        return self.key("stats")
+
+    # audit trail
+    @property
+    def audit(self) -> str:  # stream
+        return self.key("audit")
+
+    # verdicts
+    @property
+    def verdict_cache(self) -> str:  # hash: cache key -> verdict JSON
+        return self.key("verdicts", "cache")
+
+    @property
+    def last_verdicts(self) -> str:  # list of recent verdict JSON (dashboard)
+        return self.key("verdicts", "recent")
+
+    @property
+    def suggestions(self) -> str:  # list of LLM parameter suggestions
+        return self.key("suggestions")
+
+    # rate limiting and circuit breaker
+    def rate_window(self, minute: int) -> str:
+        return self.key("rate", str(minute))
+
+    @property
+    def breaker(self) -> str:  # hash: failures, open_until
+        return self.key("breaker")
+
+    # fleet
+    @property
+    def heartbeat(self) -> str:
+        return self.key("heartbeat")
+
+
+@dataclass(frozen=True, slots=True)
+class Keyspace:
+    """Key builder for one deployment; tests use their own ``prefix`` and wipe it after."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        if not PREFIX_RE.match(self.prefix):
+            raise ValueError(f"invalid key prefix {self.prefix!r}")
+
+    def bot(self, bot_id: str) -> BotKeys:
+        return BotKeys(self.prefix, validate_bot_id(bot_id))
+
+    # --- global keys ---------------------------------------------------------------------
+    def ledger(self, *parts: str) -> str:
+        """Cost-ledger keys; all in one slot (see module docstring)."""
+        return f"{self.prefix}:{LEDGER_TAG}:" + ":".join(_part(p) for p in parts)
+
+    def ledger_bot_day(self, bot_id: str, day: str) -> str:
+        return self.ledger("bot", validate_bot_id(bot_id), "day", day)
+
+    def ledger_global_day(self, day: str) -> str:
+        return self.ledger("global", "day", day)
+
+    def ledger_month(self, month: str) -> str:
+        return self.ledger("global", "month", month)
+
+    def ledger_usage(self, day: str) -> str:  # hash: usage counters for the day
+        return self.ledger("usage", day)
+
+    def global_rate_window(self, minute: int) -> str:
+        return f"{self.prefix}:{{ctx-global}}:rate:{minute}"
+
+    @property
+    def bots(self) -> str:  # set of known bot ids
+        return f"{self.prefix}:{{ctx-global}}:bots"
+
+    def lease(self, account: str) -> str:
+        """Single-writer lease of one exchange sub-account."""
+        return f"{self.prefix}:{{ctx-lease}}:account:{_part(account)}"
+
+    @property
+    def alerts(self) -> str:  # hash: alert key -> JSON (de-duplication)
+        return f"{self.prefix}:{{ctx-global}}:alerts"
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.prefix}:*"

