@@ -110,6 +110,25 @@ class Settings(BaseSettings):
     )
     min_confidence: float = Field(default=0.6, ge=0, le=1)
 
+    # --- the strategy's side (bot) ---------------------------------------------------------
+    bot_id: str = Field(default="bot-1", description="This bot's id (namespaces its memory).")
+    sidecar_url: str = Field(
+        default="http://127.0.0.1:8787", description="The sidecar the strategy calls in dry/live."
+    )
+    sidecar_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="Per-request timeout of strategy -> sidecar calls."
+    )
+    live_trading: str | None = Field(
+        default=None,
+        description="Live-trading opt-in: must be exactly I_UNDERSTAND (CTX_LIVE_TRADING).",
+    )
+    backtest_bot_id: str = Field(
+        default="backtest", description="Memory namespace of in-process backtest runs."
+    )
+    backtest_memory: bool = Field(
+        default=True, description="Write backtest trades to trade memory (bot backtest_bot_id)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
