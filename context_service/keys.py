@@ -88,6 +88,18 @@ class BotKeys:
         return self.key("trades", "closed", "time")
 
     @property
+    def trade_entries(self) -> str:  # hash: trade id -> JSON of the entry fill's verdict fields
+        return self.key("trades", "entries")
+
+    @property
+    def llm_costs(self) -> str:  # hash: verdict id -> USD spent on the LLM for it
+        return self.key("llm", "costs")
+
+    @property
+    def llm_costs_by_time(self) -> str:  # zset: verdict id -> epoch of the spend
+        return self.key("llm", "costs", "time")
+
+    @property
     def insights_state(self) -> str:  # hash: insight id -> JSON of when it became true
         return self.key("insights")
 

@@ -1,0 +1,138 @@
+"""The audit trail of one bot: every synthesis and verdict, in a Redis stream.
+
+Stream entry ids follow the time of the event (``at``, in milliseconds), so "what did the bot
+see and decide at 14:05" is an XRANGE. Ids must grow: an entry appended with an ``at`` earlier
+than the newest entry is filed just after it (its ``at`` field keeps the real time). Payloads
+are stored as one JSON field, so nested manifests survive intact.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import redis
+
+from context_service.keys import BotKeys
+from context_service.models import as_utc, utcnow
+
+from .models import AuditEntry
+
+# Picks the id inside Redis so concurrent writers cannot race; works on Redis 6.2 (no "ms-*").
+APPEND_LUA = """
+local at_ms = tonumber(ARGV[1])
+local seq = 0
+if at_ms < 0 then at_ms = 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local dash = string.find(last[1][1], '-', 1, true)
+  local last_ms = tonumber(string.sub(last[1][1], 1, dash - 1))
+  local last_seq = tonumber(string.sub(last[1][1], dash + 1))
+  if at_ms <= last_ms then
+    at_ms = last_ms
+    seq = last_seq + 1
+  end
+end
+if at_ms == 0 and seq == 0 then seq = 1 end
+return redis.call('XADD', KEYS[1], at_ms .. '-' .. seq, 'kind', ARGV[2], 'at', ARGV[3],
+                  'payload', ARGV[4])
+"""
+
+DEFAULT_WINDOW = timedelta(minutes=5)
+
+
+def _ms(moment: datetime) -> int:
+    return int(as_utc(moment).timestamp() * 1000)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class AuditTrail:
+    """Append and query one bot's audit stream. Built by :class:`~.memory.BotMemory`."""
+
+    def __init__(self, client: redis.Redis, keys: BotKeys) -> None:
+        self._client = client
+        self._key = keys.audit
+        self._append = client.register_script(APPEND_LUA)
+
+    def append(self, kind: str, payload: dict[str, Any], at: datetime | None = None) -> str:
+        """Add an entry; returns its stream id. ``payload`` must be JSON-serialisable."""
+        if not kind or len(kind) > 64:
+            raise ValueError("audit kind must be 1-64 characters")
+        moment = as_utc(at) if at is not None else utcnow()
+        try:
+            document = json.dumps(payload, default=_json_default, separators=(",", ":"))
+        except TypeError as exc:
+            raise ValueError(f"audit payload is not JSON-serialisable: {exc}") from None
+        entry_id = self._append(
+            keys=[self._key], args=[_ms(moment), kind, moment.isoformat(), document]
+        )
+        return _text(entry_id)
+
+    def query(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Entries between ``start`` and ``end`` (inclusive), oldest first, at most ``limit``."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        low = "-" if start is None else str(_ms(start))
+        high = "+" if end is None else f"{_ms(end)}-18446744073709551615"
+        found: list[AuditEntry] = []
+        while len(found) < limit:
+            batch = self._client.xrange(self._key, low, high, count=max(limit, 100))
+            if not batch:
+                break
+            for entry_id, fields in batch:
+                entry = self._entry(entry_id, fields)
+                if kind is None or entry.kind == kind:
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            low = "(" + _text(batch[-1][0])
+        return found
+
+    def at(
+        self, moment: datetime, window: timedelta = DEFAULT_WINDOW, limit: int = 100
+    ) -> list[AuditEntry]:
+        """What the bot saw and decided around ``moment``: entries within ``window`` of it."""
+        return self.query(moment - window, moment + window, limit=limit)
+
+    def trim(self, max_entries: int, max_age: timedelta, now: datetime | None = None) -> int:
+        """Drop entries older than ``max_age`` and all but the newest ``max_entries``."""
+        cutoff = (now or utcnow()) - max_age
+        removed = int(self._client.xtrim(self._key, minid=str(_ms(cutoff)), approximate=False))
+        removed += int(self._client.xtrim(self._key, maxlen=max_entries, approximate=False))
+        return removed
+
+    def __len__(self) -> int:
+        return int(self._client.xlen(self._key))
+
+    @staticmethod
+    def _entry(entry_id: str | bytes, fields: dict) -> AuditEntry:
+        data = {_text(k): _text(v) for k, v in fields.items()}
+        return AuditEntry(
+            id=_text(entry_id),
+            kind=data["kind"],
+            at=datetime.fromisoformat(data["at"]).astimezone(UTC),
+            payload=json.loads(data["payload"]),
+        )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")  # type: ignore[no-any-return]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

@@ -1,0 +1,122 @@
+"""Entry points of the memory layer: :class:`Memory` (a deployment) and :class:`BotMemory`.
+
+A ``BotMemory`` holds the keys of exactly one (validated) bot id, so nothing reachable from it
+can read or write another bot's keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+
+from context_service.keys import Keyspace, validate_bot_id
+from context_service.models import Insight, as_utc, utcnow
+from context_service.settings import Settings, get_settings
+
+from .audit import AuditTrail
+from .evidence import RedisKnowledgeStore
+from .insights import InsightRules, detect_insights
+from .models import ClosedTrade, TradeEvent, TradeStats
+from .stats import compute_stats
+from .trades import TradeMemory
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
+
+
+class BotMemory:
+    """Everything one bot remembers: evidence, trades, statistics, insights, audit trail."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keyspace: Keyspace,
+        bot_id: str,
+        settings: Settings,
+        insight_rules: InsightRules | None = None,
+    ) -> None:
+        self.bot_id = validate_bot_id(bot_id)
+        keys = keyspace.bot(bot_id)
+        self.evidence = RedisKnowledgeStore(client, keys, settings.evidence_ttl_hours)
+        self.trades = TradeMemory(client, keys)
+        self.audit = AuditTrail(client, keys)
+        self.insight_rules = insight_rules or InsightRules()
+
+    def record_trade_event(self, event: TradeEvent) -> bool:
+        """Store a trade event; False when it was a duplicate (nothing changed)."""
+        return self.trades.record(event)
+
+    def closed_trades(self, as_of: datetime | None = None) -> list[ClosedTrade]:
+        return self.trades.closed_trades(_utc_or_none(as_of))
+
+    def record_llm_cost(self, at: datetime, usd: float, verdict_id: str) -> None:
+        """Record LLM spend behind a verdict, for PnL "net of LLM cost" (once per verdict)."""
+        self.trades.record_llm_cost(as_utc(at), float(usd), verdict_id)
+
+    def stats(self, as_of: datetime | None = None) -> TradeStats:
+        """Statistics of trades closed at or before ``as_of`` (everything when None)."""
+        moment = _utc_or_none(as_of)
+        trades = self.trades.closed_trades(moment)
+        return compute_stats(self.bot_id, trades, self.trades.llm_cost(moment), moment)
+
+    def insights(self, as_of: datetime | None = None) -> list[Insight]:
+        """Insights from trades closed at or before ``as_of``, without storing them."""
+        trades = self.trades.closed_trades(_utc_or_none(as_of))
+        return detect_insights(trades, self.bot_id, self.insight_rules)
+
+    def refresh_insights(self, now: datetime | None = None) -> list[Insight]:
+        """Recompute insights from trades closed by ``now`` and upsert them into the evidence
+        store (memory lane); returns them as stored."""
+        moment = _utc_or_none(now) or utcnow()
+        found = self.insights(moment)
+        return self.evidence.upsert_many(found, now=moment) if found else []
+
+
+class Memory:
+    """The memory layer of one deployment (one Redis, one key prefix)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keyspace: Keyspace | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.client = client
+        self.keyspace = keyspace or Keyspace()
+        self.settings = settings or get_settings()
+        self._bots: dict[str, BotMemory] = {}
+
+    def bot(self, bot_id: str) -> BotMemory:
+        """The memory of ``bot_id`` (validated; registered in the set of known bots)."""
+        found = self._bots.get(bot_id)
+        if found is None:
+            found = BotMemory(self.client, self.keyspace, bot_id, self.settings)
+            self.client.sadd(self.keyspace.bots, found.bot_id)
+            self._bots[bot_id] = found
+        return found
+
+    def bot_ids(self) -> list[str]:
+        """Bots that have used this memory."""
+        members = self.client.smembers(self.keyspace.bots)
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    def apply_retention(self, now: datetime | None = None) -> dict[str, Any]:
+        """Apply the retention settings to every known bot.
+
+        Evidence past its lane TTL or ``valid_until`` is deleted; audit streams lose entries
+        older than ``audit_max_age_days`` and beyond ``audit_max_entries``. Trade history, and
+        therefore statistics, are kept. Returns counts per bot.
+        """
+        moment = _utc_or_none(now) or utcnow()
+        max_age = timedelta(days=self.settings.audit_max_age_days)
+        report: dict[str, Any] = {}
+        for bot_id in self.bot_ids():
+            bot = self.bot(bot_id)
+            report[bot_id] = {
+                "evidence_expired": len(bot.evidence.purge_expired(moment)),
+                "audit_trimmed": bot.audit.trim(self.settings.audit_max_entries, max_age, moment),
+            }
+        return report
