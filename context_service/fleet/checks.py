@@ -1,0 +1,121 @@
+"""Everything ``fleet up`` verifies before it starts anything, with messages that say what to do.
+
+The checks look at the env files (existence and which keys are set, never printing values) and
+at the live-trading opt-in. Problems are collected, not raised one by one, so the operator sees
+the whole list at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from context_service.fleet.envfiles import EnvFileError, is_set, read_env_file
+from context_service.fleet.model import BotSpec, Fleet
+
+BOT_TEMPLATE = "docker/env/bot.env.example"
+SHARED_TEMPLATE = "docker/env/fleet.env.example"
+SIDECAR_TEMPLATE = "docker/env/sidecar.env.example"
+LIVE_OPT_IN_VAR = "CTX_LIVE_TRADING"
+LIVE_OPT_IN_VALUE = "I_UNDERSTAND"
+EXCHANGE_KEY_VARS = (
+    "FREQTRADE__EXCHANGE__KEY",
+    "FREQTRADE__EXCHANGE__SECRET",
+    "FREQTRADE__EXCHANGE__PASSWORD",
+)
+SHARED_REQUIRED = (
+    "CTX_API_TOKEN",
+    "FREQTRADE__API_SERVER__USERNAME",
+    "FREQTRADE__API_SERVER__PASSWORD",
+    "FREQTRADE__API_SERVER__JWT_SECRET_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that blocks (``error``) or deserves attention (``warning``)."""
+
+    level: str  # "error" | "warning"
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level.upper():7} {self.where}: {self.message}"
+
+
+def _env(
+    root: Path, path: Path, template: str, where: str, problems: list[Problem]
+) -> dict[str, str] | None:
+    full = path if path.is_absolute() else root / path
+    if not full.is_file():
+        problems.append(
+            Problem("error", where, f"env file {path} is missing: copy {template} there, fill it")
+        )
+        return None
+    try:
+        return read_env_file(full)
+    except EnvFileError as exc:
+        problems.append(Problem("error", where, str(exc)))
+        return None
+
+
+def _check_bot(root: Path, bot: BotSpec, problems: list[Problem]) -> None:
+    where = f"bot {bot.id}"
+    values = _env(root, bot.env_file, BOT_TEMPLATE, where, problems)
+    if values is None:
+        return
+    missing = [k for k in EXCHANGE_KEY_VARS if not is_set(values, k)]
+    opted_in = values.get(LIVE_OPT_IN_VAR, "") == LIVE_OPT_IN_VALUE
+    if bot.dry_run:
+        if opted_in:
+            problems.append(
+                Problem("warning", where, f"{LIVE_OPT_IN_VAR} is set but dry_run is true")
+            )
+        return
+    if not opted_in:
+        problems.append(
+            Problem(
+                "error",
+                where,
+                f"dry_run is false but {bot.env_file} lacks {LIVE_OPT_IN_VAR}={LIVE_OPT_IN_VALUE}"
+                " (the explicit opt-in to trade real money); set it or keep dry_run: true",
+            )
+        )
+    if missing:
+        problems.append(
+            Problem(
+                "error",
+                where,
+                f"live trading needs the sub-account's trade-only key: {', '.join(missing)}"
+                f" not set in {bot.env_file}",
+            )
+        )
+
+
+def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
+    """All problems of a (syntactically valid) fleet; an empty list means ready to start."""
+    problems: list[Problem] = []
+    shared = _env(root, fleet.shared_env_file, SHARED_TEMPLATE, "shared", problems)
+    if shared is not None:
+        unset = [k for k in SHARED_REQUIRED if not is_set(shared, k)]
+        if unset:
+            problems.append(
+                Problem("error", "shared", f"{', '.join(unset)} not set in {fleet.shared_env_file}")
+            )
+    sidecar = _env(root, fleet.sidecar.env_file, SIDECAR_TEMPLATE, "sidecar", problems)
+    if sidecar is not None and is_set(sidecar, "CTX_LLM_API_KEY") and not fleet.sidecar.egress:
+        problems.append(
+            Problem("warning", "sidecar", "an LLM key is set but egress is off: LLM calls fail")
+        )
+    base = root / fleet.base_config
+    if not base.is_file():
+        problems.append(
+            Problem("error", "fleet", f"base Freqtrade config {fleet.base_config} not found")
+        )
+    for bot in fleet.bots:
+        _check_bot(root, bot, problems)
+    return problems
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.level == "error"]

@@ -1,0 +1,131 @@
+"""``python -m context_service fleet up|down|logs|ps|render|check|run-local``.
+
+``up`` validates the fleet file and env files first and prints everything that is missing, then
+regenerates the compose file and runs Docker Compose. ``--bot ID`` starts or stops one bot without
+touching the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from context_service.fleet import runner
+from context_service.fleet.checks import check_fleet, errors
+from context_service.fleet.compose import write_fleet
+from context_service.fleet.model import Fleet, FleetFileError, load_fleet
+
+DEFAULT_FLEET_FILE = Path("bots.yaml")
+SHARED_SERVICES = ("redis", "sidecar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m context_service fleet", description=__doc__)
+    parser.add_argument("--fleet", type=Path, default=DEFAULT_FLEET_FILE, help="fleet file")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="validate the fleet file and env files, start nothing")
+    sub.add_parser("render", help="write docker/generated/compose.yaml and per-bot configs")
+    up = sub.add_parser("up", help="check, render, then start everything (or one bot)")
+    up.add_argument("--bot", help="start only this bot (Redis and the sidecar if needed)")
+    up.add_argument("--no-build", action="store_true", help="do not rebuild images")
+    down = sub.add_parser("down", help="stop everything (or one bot)")
+    down.add_argument("--bot", help="stop and remove only this bot's container")
+    logs = sub.add_parser("logs", help="follow the logs (of everything or one bot)")
+    logs.add_argument("--bot", help="only this bot")
+    logs.add_argument("--tail", type=int, default=200)
+    logs.add_argument("--no-follow", action="store_true")
+    sub.add_parser("ps", help="show the containers")
+    local = sub.add_parser("run-local", help="without Docker: sidecar + Freqtrade dry-run")
+    local.add_argument("--bot", help="which bot of the fleet file to run (default: the first)")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Fleet:
+    path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
+    return load_fleet(path)
+
+
+def _checked(args: argparse.Namespace, fleet: Fleet) -> bool:
+    problems = check_fleet(fleet, args.root)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if errors(problems):
+        print(
+            f"\n{len(errors(problems))} problem(s) must be fixed first (nothing was started).",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _compose(args: argparse.Namespace, fleet: Fleet, *tail: str) -> int:
+    fleet_path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
+    rendered = write_fleet(fleet, fleet_path, args.root)
+    command = runner.find_compose()
+    base = runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
+    return runner.run([*base, *tail], cwd=args.root)
+
+
+def _up(args: argparse.Namespace, fleet: Fleet) -> int:
+    if not _checked(args, fleet):
+        return 2
+    build = [] if args.no_build else ["--build"]
+    if not args.bot:
+        return _compose(args, fleet, "up", "--detach", "--remove-orphans", *build)
+    bot = fleet.bot(args.bot)
+    # Shared services are started if missing but never recreated: the other bots keep running.
+    status = _compose(args, fleet, "up", "--detach", "--no-recreate", *SHARED_SERVICES)
+    if status != 0:
+        return status
+    return _compose(args, fleet, "up", "--detach", "--no-deps", *build, bot.service)
+
+
+def _down(args: argparse.Namespace, fleet: Fleet) -> int:
+    if not args.bot:
+        return _compose(args, fleet, "down")
+    return _compose(args, fleet, "rm", "--stop", "--force", fleet.bot(args.bot).service)
+
+
+def _logs(args: argparse.Namespace, fleet: Fleet) -> int:
+    tail = ["logs", "--tail", str(args.tail)]
+    if not args.no_follow:
+        tail.append("--follow")
+    if args.bot:
+        tail.append(fleet.bot(args.bot).service)
+    return _compose(args, fleet, *tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.root = args.root.resolve()
+    if args.command == "run-local":
+        from context_service.fleet.local import run_local
+
+        return run_local(args.root, args.fleet, args.bot)
+    try:
+        fleet = _load(args)
+        if args.command == "check":
+            ok = _checked(args, fleet)
+            if ok:
+                print(f"fleet OK: {len(fleet.bots)} bot(s): {', '.join(b.id for b in fleet.bots)}")
+            return 0 if ok else 2
+        if args.command == "render":
+            fleet_path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
+            rendered = write_fleet(fleet, fleet_path, args.root)
+            print(f"wrote {rendered.compose_file.relative_to(args.root)}")
+            for path in rendered.bot_configs.values():
+                print(f"wrote {path.relative_to(args.root)}")
+            return 0
+        handlers = {"up": _up, "down": _down, "logs": _logs}
+        if args.command in handlers:
+            return handlers[args.command](args, fleet)
+        return _compose(args, fleet, "ps")
+    except (FleetFileError, runner.ComposeNotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
