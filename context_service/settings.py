@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         }
     )
     allow_adjustments: bool = False
+    adjustment_bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Strategy parameters the LLM may adjust, with inclusive (min, max) bounds; "
+        "a suggestion is applied only when allow_adjustments is on and it lies inside them.",
+    )
 
     # --- hard cost caps (USD) and rate limits ---------------------------------------------
     cap_bot_daily_usd: Decimal = Field(default=Decimal("0.50"), ge=0)
@@ -128,6 +133,31 @@ class Settings(BaseSettings):
     backtest_memory: bool = Field(
         default=True, description="Write backtest trades to trade memory (bot backtest_bot_id)."
     )
+
+    # --- fleet (deployment, dashboard) -----------------------------------------------------
+    exchange_account: str | None = Field(
+        default=None, description="Exchange sub-account of this bot (its single-writer lease)."
+    )
+    fleet_file: Path | None = Field(
+        default=None, description="bots.yaml the dashboard monitors (CTX_FLEET_FILE)."
+    )
+    bot_api_url_template: str = Field(
+        default="http://127.0.0.1:{port}",
+        description="URL of a bot's Freqtrade REST API; {bot_id} and {port} are filled in.",
+    )
+    bot_api_username: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "bot_api_username", "CTX_BOT_API_USERNAME", "FREQTRADE__API_SERVER__USERNAME"
+        ),
+    )
+    bot_api_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "bot_api_password", "CTX_BOT_API_PASSWORD", "FREQTRADE__API_SERVER__PASSWORD"
+        ),
+    )
+    monitor_interval_s: float = Field(default=30.0, ge=1, description="Bot polling period.")
 
 
 @lru_cache(maxsize=1)
