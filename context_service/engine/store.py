@@ -30,9 +30,9 @@ class KnowledgeStore(Protocol):
     def delete(self, object_id: str) -> bool:
         """Remove an object; True when it existed."""
 
-    def visible(self, as_of: datetime | None, now: datetime | None = None) -> Iterator[
-        KnowledgeObject
-    ]:
+    def visible(
+        self, as_of: datetime | None, now: datetime | None = None
+    ) -> Iterator[KnowledgeObject]:
         """Objects a decision at ``as_of`` may see (see ``KnowledgeObject.visible_at``)."""
 
     def all(self) -> Iterator[KnowledgeObject]: ...
@@ -77,9 +77,7 @@ class InMemoryStore:
 
     def purge_expired(self, now: datetime | None = None) -> list[KnowledgeObject]:
         moment = now or utcnow()
-        expired = [
-            o for o in self._objects.values() if o.valid_until and o.valid_until <= moment
-        ]
+        expired = [o for o in self._objects.values() if o.valid_until and o.valid_until <= moment]
         for obj in expired:
             del self._objects[obj.id]
         return expired

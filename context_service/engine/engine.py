@@ -1,0 +1,201 @@
+"""The context engine: knowledge objects in, a token-budgeted working memory out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from context_service.engine.lanes import LaneMode, LanePolicy, default_lanes, validate_lanes
+from context_service.engine.manifest import Manifest, Synthesis, manifest_id_for
+from context_service.engine.store import InMemoryStore, KnowledgeStore
+from context_service.engine.synthesis import content_hash, draft
+from context_service.engine.table import CandidateTable
+from context_service.engine.tokens import TokenCounter
+from context_service.models import KnowledgeObject, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+ENGINE_VERSION = "context-engine/1.0"
+Event = Literal["upserted", "synthesized", "archived"]
+EVENTS: tuple[Event, ...] = ("upserted", "synthesized", "archived")
+MAX_BUDGET_TOKENS = 1_000_000
+
+
+class ContextEngine:
+    """Keeps knowledge objects and synthesizes budgeted, point-in-time working memories.
+
+    The engine mirrors its store in a :class:`CandidateTable` (lane, score parts, rendered
+    line, token counts: all computed once per upsert). With the default store every write goes
+    through the engine, so the mirror is always current. With a store passed in (for example
+    the Redis store, which other processes may write to) the engine reconciles the mirror with
+    ``store.all()`` before each synthesis; only changed objects are prepared again.
+
+    Listeners: ``upserted`` and ``archived`` callbacks get the object, ``synthesized`` ones
+    get the :class:`Synthesis`. A listener that raises is logged and otherwise ignored.
+    The engine is thread-safe (one lock); synthesis is pure CPU and takes milliseconds.
+    """
+
+    def __init__(
+        self,
+        store: KnowledgeStore | None = None,
+        lanes: Sequence[LanePolicy] | None = None,
+        model: str = "gpt-4.1-mini",
+    ) -> None:
+        self._mirror_is_complete = store is None
+        self.store: KnowledgeStore = store if store is not None else InMemoryStore()
+        self._lanes = validate_lanes(default_lanes() if lanes is None else lanes)
+        self.model = model
+        self._counters: dict[str, TokenCounter] = {model: TokenCounter(model)}
+        self._table = CandidateTable(self._lanes)
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {event: [] for event in EVENTS}
+        self._lock = threading.RLock()
+        if not self._mirror_is_complete:
+            self.refresh()
+
+    # -- configuration ---------------------------------------------------------------------
+    @property
+    def lanes(self) -> tuple[LanePolicy, ...]:
+        return self._lanes
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        return self._counters[self.model]
+
+    def set_lanes(self, lanes: Sequence[LanePolicy]) -> None:
+        """Replace the lane policies; objects are matched to lanes again."""
+        validated = validate_lanes(lanes)
+        with self._lock:
+            self._lanes = validated
+            self._table.set_lanes(validated)
+
+    def set_lane_mode(self, name: str, mode: LaneMode) -> None:
+        """Enable, mute or disable one lane by name."""
+        if name not in {lane.name for lane in self._lanes}:
+            known = ", ".join(lane.name for lane in self._lanes)
+            raise ValueError(f"unknown lane {name!r}; lanes: {known}")
+        lanes = [lane.with_mode(mode) if lane.name == name else lane for lane in self._lanes]
+        self.set_lanes(lanes)
+
+    def counter_for(self, model: str | None) -> TokenCounter:
+        model = model or self.model
+        with self._lock:
+            if model not in self._counters:
+                self._counters[model] = TokenCounter(model)
+            return self._counters[model]
+
+    # -- listeners -------------------------------------------------------------------------
+    def add_listener(self, event: Event, callback: Callable[[Any], None]) -> None:
+        if event not in self._listeners:
+            raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
+        self._listeners[event].append(callback)
+
+    def remove_listener(self, event: Event, callback: Callable[[Any], None]) -> None:
+        if callback in self._listeners.get(event, []):
+            self._listeners[event].remove(callback)
+
+    def _emit(self, event: Event, payload: Any) -> None:
+        for callback in list(self._listeners[event]):
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("%s listener %r failed; carrying on", event, callback)
+
+    # -- knowledge objects -----------------------------------------------------------------
+    def upsert(self, obj: KnowledgeObject, now: datetime | None = None) -> KnowledgeObject:
+        """Insert or merge ``obj`` by id; returns the stored version."""
+        with self._lock:
+            stored = self.store.upsert(obj, now)
+            self._table.put(stored, self.token_counter)
+        self._emit("upserted", stored)
+        return stored
+
+    def upsert_many(
+        self, objects: Iterable[KnowledgeObject], now: datetime | None = None
+    ) -> list[KnowledgeObject]:
+        with self._lock:
+            stored = self.store.upsert_many(list(objects), now)
+            for obj in stored:
+                self._table.put(obj)
+            self._table.tokens_for(self.token_counter)  # counted in one batch
+        for obj in stored:
+            self._emit("upserted", obj)
+        return stored
+
+    def get(self, object_id: str) -> KnowledgeObject | None:
+        return self.store.get(object_id)
+
+    def delete(self, object_id: str) -> bool:
+        with self._lock:
+            existed = self.store.delete(object_id)
+            self._table.remove(object_id)
+        return existed
+
+    def purge_expired(self, now: datetime | None = None) -> list[KnowledgeObject]:
+        """Delete expired objects; each is announced to ``archived`` listeners."""
+        with self._lock:
+            archived = self.store.purge_expired(now)
+            for obj in archived:
+                self._table.remove(obj.id)
+        for obj in archived:
+            self._emit("archived", obj)
+        return archived
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def refresh(self) -> None:
+        """Bring the mirror in line with the store (only changed objects are prepared)."""
+        with self._lock:
+            seen: set[str] = set()
+            for obj in self.store.all():
+                seen.add(obj.id)
+                mirrored = self._table.get(obj.id)
+                if mirrored is None or mirrored.updated_at != obj.updated_at or mirrored != obj:
+                    self._table.put(obj)
+            for object_id in [known for known in self._table.slot_of if known not in seen]:
+                self._table.remove(object_id)
+
+    # -- synthesis -------------------------------------------------------------------------
+    def synthesize(
+        self,
+        budget_tokens: int,
+        as_of: datetime | None = None,
+        model: str | None = None,
+        now: datetime | None = None,
+    ) -> Synthesis:
+        """The working memory that fits ``budget_tokens`` of ``model``, and its manifest.
+
+        With ``as_of`` only objects observed at or before it and still valid then take part
+        (backtests); without it, everything not expired at ``now`` does.
+        """
+        if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
+            raise TypeError(f"budget_tokens must be an int, got {budget_tokens!r}")
+        if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
+            raise ValueError(f"budget_tokens must be 1..{MAX_BUDGET_TOKENS}, got {budget_tokens}")
+        as_of = None if as_of is None else as_utc(as_of)
+        reference = as_of or (utcnow() if now is None else as_utc(now))
+        counter = self.counter_for(model)
+        with self._lock:
+            if not self._mirror_is_complete:
+                self.refresh()
+            result = draft(self._table, self._lanes, counter, budget_tokens, as_of, reference)
+        digest = content_hash(result.text)
+        manifest = Manifest(
+            manifest_id=manifest_id_for(digest, as_of, budget_tokens),
+            engine_version=ENGINE_VERSION,
+            model=counter.model,
+            encoding=counter.encoding_name,
+            budget=budget_tokens,
+            as_of=as_of,
+            scored_at=reference,
+            total_tokens=result.total_tokens,
+            content_hash=digest,
+            lanes=result.lane_totals,
+        )
+        manifest._build_entries = result.build_entries
+        synthesis = Synthesis(text=result.text, manifest=manifest)
+        self._emit("synthesized", synthesis)
+        return synthesis

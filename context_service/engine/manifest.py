@@ -1,0 +1,136 @@
+"""What a synthesis returns: the text and a manifest that explains every candidate.
+
+Manifests of large stores hold tens of thousands of entries. The engine hands them over as
+compact columns and :class:`ManifestEntry` objects are built only when ``entries`` is first
+read (or the manifest is serialised), so synthesis stays fast when nobody looks at them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    computed_field,
+    model_validator,
+)
+
+Outcome = Literal["included", "dropped"]
+DropReason = Literal[
+    "budget",
+    "filter",
+    "stale",
+    "duplicate",
+    "not-yet-observed",
+    "lane-disabled",
+    "lane-muted",
+]
+COMPONENTS = ("severity", "confidence", "priority", "recency", "pinned")
+
+
+class ManifestEntry(BaseModel):
+    """One candidate object: where it went and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: str
+    lane: str | None = Field(description="Lane the object matched; None when none matched.")
+    score: float = Field(ge=0, le=1)
+    components: dict[str, float] = Field(description="severity/confidence/priority/recency/pinned")
+    tokens: int = Field(ge=0, description="Tokens of its rendered line (after any shortening).")
+    outcome: Outcome
+    reason: DropReason | None = None
+    truncated: bool = False
+
+
+class LaneTotals(BaseModel):
+    """Per-lane figures of one synthesis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: str
+    candidates: int = Field(ge=0, description="Visible objects that matched this lane.")
+    included: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    truncated: int = Field(ge=0)
+    tokens: int = Field(ge=0, description="Tokens of the lane's section, header included.")
+    floor_tokens: int = Field(ge=0)
+    cap_tokens: int = Field(ge=0)
+
+
+class Manifest(BaseModel):
+    """The audit record of one synthesis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manifest_id: str
+    engine_version: str
+    model: str
+    encoding: str
+    budget: int
+    as_of: AwareDatetime | None
+    scored_at: AwareDatetime = Field(description="Recency reference: as_of, else now.")
+    total_tokens: int
+    content_hash: str
+    lanes: dict[str, LaneTotals]
+
+    _entries: list[ManifestEntry] | None = PrivateAttr(default=None)
+    _build_entries: Callable[[], list[ManifestEntry]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _accept_entries(cls, data: Any, handler: Any) -> Manifest:
+        """Manifests read back from JSON carry their entries as a plain field."""
+        entries = None
+        if isinstance(data, dict) and "entries" in data:
+            data = dict(data)
+            entries = data.pop("entries")
+        manifest = handler(data)
+        if entries is not None:
+            manifest._entries = [ManifestEntry.model_validate(item) for item in entries]
+        return manifest
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def entries(self) -> list[ManifestEntry]:
+        """Every candidate, ordered by object id."""
+        if self._entries is None:
+            self._entries = self._build_entries() if self._build_entries else []
+            self._build_entries = None
+        return self._entries
+
+    def entry(self, object_id: str) -> ManifestEntry | None:
+        return next((item for item in self.entries if item.id == object_id), None)
+
+    def included_ids(self) -> list[str]:
+        return [item.id for item in self.entries if item.outcome == "included"]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def manifest_id_for(content_hash: str, as_of: datetime | None, budget: int) -> str:
+    """Deterministic id: the same text, as-of time and budget give the same id."""
+    moment = as_of.isoformat() if as_of else "live"
+    return hashlib.sha256(f"{content_hash}|{moment}|{budget}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """The working-memory text for the LLM and the manifest that explains it."""
+
+    text: str
+    manifest: Manifest

@@ -1,0 +1,78 @@
+"""How knowledge objects and lane headers look in the working-memory text.
+
+Every rendered piece is one line that ends with exactly one newline and starts with a visible
+character. tiktoken's pre-tokenizer never joins a newline with the visible character after it,
+so the tokens of the whole text are the sum of the tokens of its pieces: each piece is counted
+once, when its object is upserted, and the engine still verifies the final text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from context_service.models import KnowledgeObject
+
+TRUNCATION_MARKER = " …[truncated]"
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) turned into one space."""
+    return " ".join(text.split())
+
+
+def dedup_key(obj: KnowledgeObject) -> str:
+    """Normalised summary: case, punctuation and spacing do not make a different story."""
+    return " ".join(_PUNCTUATION.sub(" ", obj.summary.casefold()).split())
+
+
+def lane_header(lane_name: str) -> str:
+    return f"## {lane_name}\n"
+
+
+def line_prefix(obj: KnowledgeObject) -> str:
+    """``- [id] (facts) `` : the id first, so an LLM can cite it."""
+    facts: list[str] = []
+    kind = obj.kind  # type: ignore[attr-defined]
+    if kind in ("evidence", "insight"):
+        facts.append(obj.severity.value)  # type: ignore[attr-defined]
+        facts.append(f"conf {obj.confidence:.2f}")  # type: ignore[attr-defined]
+    else:
+        facts.append(obj.priority.value)  # type: ignore[attr-defined]
+        if kind == "constraint" and obj.hard:  # type: ignore[attr-defined]
+            facts.append("hard")
+    if obj.pinned:
+        facts.append("pinned")
+    if obj.observed_at is not None:
+        facts.append(obj.observed_at.strftime("%Y-%m-%dT%H:%MZ"))
+    return f"- [{obj.id}] ({', '.join(facts)}) "
+
+
+def render_line(obj: KnowledgeObject) -> str:
+    return f"{line_prefix(obj)}{one_line(obj.summary)}\n"
+
+
+def shorten_line(
+    prefix: str, summary: str, max_tokens: int, count: Callable[[str], int]
+) -> str | None:
+    """The longest ``prefix + first words of summary + marker`` that fits ``max_tokens``.
+
+    Cuts only between words, so no word (and no token inside it) is split. None when not even
+    one word fits.
+    """
+    words = one_line(summary).split(" ")
+
+    def line(word_count: int) -> str:
+        return f"{prefix}{' '.join(words[:word_count])}{TRUNCATION_MARKER}\n"
+
+    low, high = 0, len(words) - 1  # keeping every word would not be a shortening
+    while low < high:  # largest word count whose line fits
+        middle = (low + high + 1) // 2
+        if count(line(middle)) <= max_tokens:
+            low = middle
+        else:
+            high = middle - 1
+    if low == 0 or count(line(low)) > max_tokens:
+        return None
+    return line(low)
