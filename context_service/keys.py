@@ -125,6 +125,10 @@ class BotKeys:
     def suggestions(self) -> str:  # list of LLM parameter suggestions
         return self.key("suggestions")
 
+    @property
+    def adjustments(self) -> str:  # hash: parameter -> applied value (bounded LLM suggestions)
+        return self.key("adjustments")
+
     # rate limiting and circuit breaker
     def rate_window(self, minute: int) -> str:
         return self.key("rate", str(minute))

@@ -1,0 +1,169 @@
+"""A thin, synchronous chat-completions client on the official ``openai`` SDK.
+
+Any OpenAI-compatible endpoint works (OpenAI, a LiteLLM proxy, vLLM, Ollama): set
+``CTX_LLM_BASE_URL``. The SDK's own retries are off; this client retries once (configurable)
+with a short exponential backoff, and only on errors worth retrying (timeouts, connection
+errors, 429, 5xx). Every failure surfaces as :class:`LLMCallError` with a short ``reason`` code
+that the verdict records as its fallback reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+
+from context_service.llm.tools import ToolCall
+from context_service.settings import Settings
+
+RETRYABLE = {"timeout", "connection_error", "http_429", "http_5xx"}
+
+
+class LLMCallError(RuntimeError):
+    """A failed call; ``reason`` is one of timeout, connection_error, http_429, http_5xx,
+    http_4xx, bad_response."""
+
+    def __init__(self, reason: str, message: str, status: int | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    """What a successful call returned (tool calls not yet validated)."""
+
+    model: str
+    tool_calls: list[ToolCall]
+    content: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float
+    attempts: int
+    finish_reason: str | None = None
+    raw_usage: dict[str, Any] = field(default_factory=dict)
+
+
+def classify(exc: Exception) -> LLMCallError:
+    """Map an SDK exception to a recorded reason."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMCallError("timeout", "LLM request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMCallError("connection_error", f"cannot reach the LLM endpoint: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return LLMCallError("http_429", "LLM rate limited (429)", status)
+        if status >= 500:
+            return LLMCallError("http_5xx", f"LLM server error ({status})", status)
+        return LLMCallError("http_4xx", f"LLM rejected the request ({status})", status)
+    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError):
+        return LLMCallError("bad_response", f"unusable LLM response: {exc}")
+    raise exc
+
+
+class LLMClient:
+    """Chat completions with tools, one retry with backoff, and honest error reasons."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 8.0,
+        max_retries: int = 1,
+        temperature: float = 0.0,
+        max_output_tokens: int = 300,
+        backoff_s: float = 0.25,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.temperature = temperature
+        self.max_output_tokens = max_output_tokens
+        self.backoff_s = backoff_s
+        # A plain httpx client: the SDK accepts it, and tests can mock it with respx.
+        self._http = http_client or httpx.Client(timeout=timeout_s)
+        self._sdk = openai.OpenAI(
+            api_key=api_key or "not-needed",  # local servers (Ollama, vLLM) take no key
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            http_client=self._http,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLMClient:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return cls(
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            temperature=settings.llm_temperature,
+            max_output_tokens=settings.llm_max_output_tokens,
+        )
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """Everything besides the prompt that shapes an answer (part of the replay key)."""
+        return {
+            "model": self.model,
+            "temperature": self.temperature,
+            "max_tokens": self.max_output_tokens,
+        }
+
+    def close(self) -> None:
+        self._http.close()
+
+    def complete(self, messages: list[dict[str, str]], tools: list[dict[str, Any]]) -> LLMResponse:
+        """One chat completion that must answer with tool calls; retried once on transient
+        errors. Raises :class:`LLMCallError`."""
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                completion = self._sdk.chat.completions.create(
+                    model=self.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    tools=tools,  # type: ignore[arg-type]
+                    tool_choice="required",
+                    temperature=self.temperature,
+                    max_tokens=self.max_output_tokens,
+                )
+                return self._response(completion, started, attempt)
+            except openai.OpenAIError as exc:
+                error = classify(exc)
+            if error.reason not in RETRYABLE or attempt > self.max_retries:
+                raise error
+            time.sleep(self.backoff_s * (2 ** (attempt - 1)))
+
+    def _response(self, completion: Any, started: float, attempts: int) -> LLMResponse:
+        if not getattr(completion, "choices", None):
+            raise LLMCallError("bad_response", "LLM response has no choices")
+        choice = completion.choices[0]
+        message = choice.message
+        calls = [
+            ToolCall(name=c.function.name, arguments=c.function.arguments)
+            for c in (message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        usage = completion.usage
+        return LLMResponse(
+            model=completion.model or self.model,
+            tool_calls=calls,
+            content=message.content,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            attempts=attempts,
+            finish_reason=choice.finish_reason,
+            raw_usage=usage.model_dump() if usage else {},
+        )

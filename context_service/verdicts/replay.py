@@ -1,0 +1,115 @@
+"""The replay cache: recorded verdicts keyed by a hash of everything that shaped them.
+
+The key covers the model, the sampling parameters, the prompt template version, the tool schema
+version, the content hash of the synthesized context, the pair, the candle time and the request
+itself (candidate, indicators, open position). The same decision asked again costs nothing and
+returns the identical verdict. The cache exports to and imports from JSONL, so verdicts recorded
+in dry-run can be replayed in a backtest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+import redis
+from pydantic import ValidationError
+
+from context_service.keys import Keyspace
+from context_service.llm.prompt import PROMPT_TEMPLATE_VERSION, request_line
+from context_service.llm.tools import TOOL_SCHEMA_VERSION
+from context_service.settings import Settings
+from context_service.verdicts.models import Verdict, VerdictRequest
+
+KEY_LENGTH = 64
+
+
+class ReplayImportError(ValueError):
+    """A replay file with a bad line; nothing was imported."""
+
+
+def replay_params(settings: Settings) -> dict[str, Any]:
+    """The call parameters that shape an LLM answer, besides its context."""
+    return {
+        "model": settings.llm_model,
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.llm_max_output_tokens,
+        "prompt_template": PROMPT_TEMPLATE_VERSION,
+        "tool_schema": TOOL_SCHEMA_VERSION,
+    }
+
+
+def replay_key(params: dict[str, Any], context_hash: str, request: VerdictRequest) -> str:
+    """sha256 hex of everything that shaped the verdict."""
+    document = {
+        "params": params,
+        "context_hash": context_hash,
+        "pair": request.pair,
+        "candle_time": request.candle_time.isoformat(),
+        "request": request_line(request),
+    }
+    encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ReplayCache:
+    """Per-bot verdict cache in Redis (``BotKeys.verdict_cache``)."""
+
+    def __init__(self, redis_client: redis.Redis, keyspace: Keyspace) -> None:
+        self.redis = redis_client
+        self.keyspace = keyspace
+
+    def get(self, bot_id: str, key: str) -> Verdict | None:
+        raw = self.redis.hget(self.keyspace.bot(bot_id).verdict_cache, key)
+        return None if raw is None else Verdict.model_validate_json(raw)
+
+    def put(self, bot_id: str, key: str, verdict: Verdict) -> None:
+        self.redis.hset(self.keyspace.bot(bot_id).verdict_cache, key, verdict.model_dump_json())
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        bot_id, key = item
+        return bool(self.redis.hexists(self.keyspace.bot(bot_id).verdict_cache, key))
+
+    def size(self, bot_id: str) -> int:
+        return int(self.redis.hlen(self.keyspace.bot(bot_id).verdict_cache))
+
+    def entries(self, bot_id: str) -> Iterator[tuple[str, Verdict]]:
+        """Every cached verdict, sorted by key (stable exports)."""
+        raw = self.redis.hgetall(self.keyspace.bot(bot_id).verdict_cache)
+        for key in sorted(raw, key=_text):
+            yield _text(key), Verdict.model_validate_json(raw[key])
+
+    def export(self, bot_id: str, out: TextIO) -> int:
+        """Write the cache as JSONL (``{"key": ..., "verdict": {...}}`` per line)."""
+        count = 0
+        for key, verdict in self.entries(bot_id):
+            line = {"key": key, "verdict": verdict.model_dump(mode="json")}
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+            count += 1
+        return count
+
+    def import_lines(self, bot_id: str, lines: Iterable[str]) -> int:
+        """Validate every line, then store them all at once; a bad line imports nothing."""
+        parsed: dict[str, str] = {}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                key = item["key"]
+                if not isinstance(key, str) or len(key) != KEY_LENGTH:
+                    raise ValueError(f"key must be a {KEY_LENGTH}-character sha256 hex string")
+                int(key, 16)
+                verdict = Verdict.model_validate(item["verdict"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+                raise ReplayImportError(f"line {number}: {exc}") from None
+            parsed[key] = verdict.model_dump_json()
+        if parsed:
+            self.redis.hset(self.keyspace.bot(bot_id).verdict_cache, mapping=parsed)
+        return len(parsed)
