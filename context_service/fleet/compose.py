@@ -161,7 +161,6 @@ def _bot(fleet: Fleet, bot: BotSpec) -> dict[str, Any]:
             "CTX_BOT_ID": bot.id,
             "CTX_EXCHANGE_ACCOUNT": bot.account,
             "CTX_SIDECAR_URL": f"http://sidecar:{SIDECAR_PORT}",
-            "CTX_BUDGET_USDT": str(bot.budget_usdt),
         },
         "volumes": [
             f"./{_rel(fleet.base_config)}:{home}/config/base.json:ro",
