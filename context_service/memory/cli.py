@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from context_service.keys import InvalidBotId, validate_bot_id
+from context_service.keys import DEFAULT_PREFIX, InvalidBotId, Keyspace, validate_bot_id
 from context_service.models import Insight
 from context_service.settings import get_settings
 
@@ -162,9 +162,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m context_service memory",
         description="Inspect a bot's memory. Times are ISO 8601; without an offset, UTC.",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--key-prefix", default=DEFAULT_PREFIX, help=f"Redis key prefix ({DEFAULT_PREFIX})"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    stats = commands.add_parser("stats", help="statistics and insights of a bot")
-    insights = commands.add_parser("insights", help="insights of a bot")
+    stats = commands.add_parser("stats", parents=[common], help="statistics and insights of a bot")
+    insights = commands.add_parser("insights", parents=[common], help="insights of a bot")
     for sub in (stats, insights):
         sub.add_argument("--bot", required=True, help="bot id, e.g. bot-1")
         sub.add_argument("--as-of", help="only trades closed at or before this time")
@@ -172,14 +176,18 @@ def _parser() -> argparse.ArgumentParser:
     insights.add_argument(
         "--refresh", action="store_true", help="recompute and store them in the memory lane"
     )
-    audit = commands.add_parser("audit", help="what a bot saw and decided around a time")
+    audit = commands.add_parser(
+        "audit", parents=[common], help="what a bot saw and decided around a time"
+    )
     audit.add_argument("--bot", required=True)
     audit.add_argument("--at", required=True, help="the moment to look at")
     audit.add_argument("--window", type=float, default=5.0, help="minutes either side (5)")
     audit.add_argument("--kind", help="only entries of this kind (e.g. verdict)")
     audit.add_argument("--limit", type=int, default=100)
     audit.add_argument("--json", action="store_true")
-    commands.add_parser("retention", help="apply retention settings to every bot now")
+    commands.add_parser(
+        "retention", parents=[common], help="apply retention settings to every bot now"
+    )
     return parser
 
 
@@ -222,8 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for text in (getattr(args, "as_of", None), getattr(args, "at", None)):
             if text is not None:
                 parse_time(text)
+        try:
+            keyspace = Keyspace(args.key_prefix)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         settings = get_settings()
-        memory = Memory(connect(settings), settings=settings)
+        memory = Memory(connect(settings), keyspace=keyspace, settings=settings)
         print(_run(args, memory))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
