@@ -44,7 +44,7 @@ def _read_all(memory: Memory) -> dict:
         "stats": bot.stats().model_dump(),
         "trades": [t.model_dump() for t in bot.closed_trades()],
         "events": [e.model_dump() for e in bot.trades.events()],
-        "evidence": sorted((o.model_dump_json() for o in bot.evidence.all())),
+        "evidence": sorted(o.model_dump_json() for o in bot.evidence.all()),
         "audit": [e.model_dump() for e in bot.audit.query()],
         "bots": memory.bot_ids(),
     }
