@@ -6,6 +6,10 @@
    what is left of the budget and of its lane's cap.
 3. **Leftovers.** When budget is left but candidates were held back only by caps, lanes whose
    cap is not strict may fill it, best score first.
+4. **Swaps.** A few of the lowest-scored chosen lines may be traded for longer lines of the
+   same lane when that uses budget that would otherwise stay empty.
+5. **Tail.** The room still left is smaller than every remaining candidate: the best of them
+   is shortened (at a word boundary, with a visible marker) to fill it.
 
 A candidate that does not fit is skipped, not a stop: a smaller one further down may still
 fit. A lane stops being scanned once its room is smaller than its smallest remaining candidate.
@@ -21,6 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from context_service.engine.lanes import LanePolicy
+
+MIN_TAIL_TOKENS = 8  # below this, a shortened line would carry no words worth reading
+MAX_TAIL_TRIES = 16
+MAX_SWAP_POOL = 256  # unchosen candidates considered for swaps (best scores first)
+MAX_SWAP_VICTIMS = 16  # chosen candidates that may be swapped out (lowest scores first)
 
 # shorten(position, max_tokens) -> (line, tokens) or None when not even one word fits
 Shortener = Callable[[int, int], tuple[str, int] | None]
@@ -112,5 +121,59 @@ def allocate(
     loose = [index for index, lane in enumerate(lanes) if not lane.strict_cap]
     if loose and total < budget:
         fill(loose, [budget] * len(lanes))
+
+    limits = [
+        cap if lane.strict_cap else budget for cap, lane in zip(cap_tokens, lanes, strict=True)
+    ]
+    # Swaps: trade a low-scored chosen line for a longer one of the same lane that uses the
+    # slack, lowest scores first, so fewer tokens of the budget go unused.
+    spare = [
+        position
+        for position in range(count)
+        if not result.chosen[position] and cost[position] <= allowance[int(lane_of[position])]
+    ][:MAX_SWAP_POOL]
+    victims = [
+        position
+        for position in range(count - 1, -1, -1)
+        if result.chosen[position] and position not in result.shortened
+    ][:MAX_SWAP_VICTIMS]
+    for victim in victims:
+        lane = int(lane_of[victim])
+        slack = min(budget - total, limits[lane] - used[lane])
+        if budget - total <= 0:
+            break
+        best, best_gain = -1, 0
+        for candidate in spare:
+            if result.chosen[candidate] or lane_of[candidate] != lane:
+                continue
+            gain = cost[candidate] - cost[victim]
+            if best_gain < gain <= slack:
+                best, best_gain = candidate, gain
+        if best >= 0:
+            result.chosen[victim], result.chosen[best] = False, True
+            used[lane] += best_gain
+            total += best_gain
+
+    # Tail: what is left is smaller than any whole candidate. The best remaining candidate
+    # that still has room in its lane is shortened into it, so the budget is not wasted.
+    tries = 0
+    for position in range(count):
+        if budget - total < MIN_TAIL_TOKENS or tries >= MAX_TAIL_TRIES:
+            break
+        if result.chosen[position]:
+            continue
+        lane = int(lane_of[position])
+        available = room(lane, limits[lane])
+        if available < MIN_TAIL_TOKENS:
+            continue
+        tries += 1
+        shortened = shorten(position, available)
+        if shortened is None:
+            continue
+        result.shortened[position], cost[position] = shortened
+        header = header_tokens[lane] if used[lane] == 0 else 0
+        used[lane] += cost[position] + header
+        total += cost[position] + header
+        result.chosen[position] = True
     result.used = {lane: tokens_used for lane, tokens_used in enumerate(used) if tokens_used}
     return result

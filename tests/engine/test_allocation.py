@@ -1,0 +1,160 @@
+"""How the budget is shared: fill, floors, caps, muted and disabled lanes."""
+
+from __future__ import annotations
+
+import pytest
+
+from context_service.engine import ContextEngine, default_lanes
+from context_service.engine.render import render_line
+
+from .factories import T0, constraint, goal, insight, mixed_corpus, news, ta_snapshot
+
+
+@pytest.mark.parametrize("budget", [500, 800, 1500, 3000, 8000])
+def test_budget_is_at_least_95_percent_used_when_candidates_exceed_it(budget):
+    engine = ContextEngine()
+    engine.upsert_many(mixed_corpus(3000), now=T0)
+    result = engine.synthesize(budget, now=T0)
+    assert budget * 0.95 <= result.manifest.total_tokens <= budget
+    assert any(entry.reason == "budget" for entry in result.manifest.entries)
+
+
+@pytest.mark.parametrize("budget", [500, 1500])
+def test_a_single_busy_lane_still_fills_the_budget_beyond_its_cap(budget):
+    """Caps hold back a lane only while other lanes have something that fits."""
+    engine = ContextEngine()
+    engine.upsert_many([news(i) for i in range(400)], now=T0)
+    result = engine.synthesize(budget, now=T0)
+    news_lane = result.manifest.lanes["news-sentiment"]
+    assert news_lane.tokens > news_lane.cap_tokens
+    assert result.manifest.total_tokens >= budget * 0.95
+
+
+def test_strict_cap_is_never_passed():
+    lanes = [
+        lane.model_copy(update={"strict_cap": True}) if lane.name == "news-sentiment" else lane
+        for lane in default_lanes()
+    ]
+    engine = ContextEngine(lanes=lanes)
+    engine.upsert_many([news(i) for i in range(400)], now=T0)
+    result = engine.synthesize(1500, now=T0)
+    news_lane = result.manifest.lanes["news-sentiment"]
+    assert 0 < news_lane.tokens <= news_lane.cap_tokens == 750
+
+
+def test_a_flood_of_high_severity_news_leaves_risk_and_strategy_their_floors():
+    engine = ContextEngine()
+    flood = [
+        news(i, severity="critical", confidence=0.95, observed_at=T0, pinned=True)
+        for i in range(5000)
+    ]
+    keepers = [constraint(i) for i in range(8)] + [goal(i) for i in range(6)]
+    engine.upsert_many(flood + keepers, now=T0)
+    result = engine.synthesize(1500, now=T0)
+    lanes = result.manifest.lanes
+    for name in ("risk-factors", "strategy"):
+        lane = lanes[name]
+        # Each keeper line is under 30 tokens: the floor is filled to within one line.
+        assert lane.included >= 1
+        assert lane.tokens >= lane.floor_tokens - 30, (name, lane)
+    assert lanes["risk-factors"].floor_tokens == 225
+    assert lanes["strategy"].floor_tokens == 150
+    assert "## risk-factors" in result.text and "## strategy" in result.text
+    assert result.manifest.total_tokens <= 1500
+
+
+def test_floors_are_not_reserved_for_lanes_without_candidates():
+    engine = ContextEngine()
+    engine.upsert_many([news(i) for i in range(300)], now=T0)
+    result = engine.synthesize(1000, now=T0)
+    assert result.manifest.lanes["risk-factors"].tokens == 0
+    assert result.manifest.total_tokens >= 950
+
+
+def test_best_scores_win_across_lanes():
+    engine = ContextEngine()
+    strong = news(1, severity="critical", confidence=0.95, observed_at=T0)
+    weak = news(2, severity="low", confidence=0.3, observed_at=T0)
+    engine.upsert_many([strong, weak], now=T0)
+    count = engine.token_counter.count
+    budget = count("## news-sentiment\n") + count(render_line(strong))  # room for one line
+    result = engine.synthesize(budget, now=T0)
+    assert result.manifest.included_ids() == ["news-1"]
+    assert result.manifest.entry("news-2").reason == "budget"
+    assert result.manifest.total_tokens == budget
+
+
+def test_lines_within_a_lane_are_ordered_by_score():
+    engine = ContextEngine()
+    engine.upsert_many(
+        [
+            news(1, severity="low", confidence=0.3, observed_at=T0),
+            news(2, severity="critical", confidence=0.9, observed_at=T0),
+            news(3, severity="medium", confidence=0.6, observed_at=T0),
+        ],
+        now=T0,
+    )
+    text = engine.synthesize(1000, now=T0).text
+    assert text.index("[news-2]") < text.index("[news-3]") < text.index("[news-1]")
+
+
+def test_muted_lane_is_scored_and_listed_but_not_rendered(engine):
+    engine.upsert_many([news(1), insight(1), constraint(1)], now=T0)
+    engine.set_lane_mode("memory", "muted")
+    result = engine.synthesize(1000, now=T0)
+    entry = result.manifest.entry("insight-1")
+    assert entry.outcome == "dropped" and entry.reason == "lane-muted"
+    assert entry.score > 0 and entry.lane == "memory"
+    assert "insight-1" not in result.text and "## memory" not in result.text
+    assert result.manifest.lanes["memory"].mode == "muted"
+
+
+def test_disabled_lane_is_not_considered(engine):
+    engine.upsert_many([news(1), constraint(1)], now=T0)
+    engine.set_lane_mode("risk-factors", "disabled")
+    result = engine.synthesize(1000, now=T0)
+    assert result.manifest.entry("risk-1").reason == "lane-disabled"
+    assert "risk-1" not in result.text
+    assert "news-1" in result.text
+
+
+def test_objects_matching_no_lane_are_dropped_as_filter(engine):
+    engine.upsert(news(1, tags={"category": "gossip"}), now=T0)
+    result = engine.synthesize(500, now=T0)
+    entry = result.manifest.entry("news-1")
+    assert (entry.outcome, entry.reason, entry.lane) == ("dropped", "filter", None)
+    assert result.text == ""
+
+
+def test_lane_assignment_follows_the_seed_design(engine):
+    objects = [
+        constraint(1),
+        news(1, id="risk-ev", tags={"category": "risk"}),
+        goal(1),
+        insight(1),
+        ta_snapshot("BTC/USDT", T0),
+        news(2, id="event-1", tags={"category": "event"}),
+        news(3),
+        news(4, id="untagged", tags={}),
+    ]
+    engine.upsert_many(objects, now=T0)
+    lanes = {entry.id: entry.lane for entry in engine.synthesize(4000, now=T0).manifest.entries}
+    assert lanes == {
+        "risk-1": "risk-factors",
+        "risk-ev": "risk-factors",
+        "goal-1": "strategy",
+        "insight-1": "memory",
+        objects[4].id: "market-data",
+        "event-1": "market-events",
+        "news-3": "news-sentiment",
+        "untagged": "news-sentiment",
+    }
+
+
+def test_pinned_objects_outrank_equal_unpinned_ones(engine):
+    engine.upsert_many([news(1, observed_at=T0), news(2, observed_at=T0, pinned=True)], now=T0)
+    manifest = engine.synthesize(1000, now=T0).manifest
+    assert manifest.entry("news-2").components["pinned"] == 1.0
+    base = news(1, observed_at=T0)
+    assert base.severity == news(2).severity  # same generator, same facts
+    assert manifest.entry("news-2").score > manifest.entry("news-1").score
