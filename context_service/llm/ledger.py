@@ -142,12 +142,15 @@ class CostLedger:
         for cap, total in zip(reservation.caps, spent, strict=True):
             self._alert_levels(reservation.bot_id, cap, int(total))
 
-    def spent(self, bot_id: str, at: datetime) -> dict[str, dict[str, float]]:
-        """Spent and reserved USD per cap, with the cap itself."""
-        report = {}
-        for cap in self.caps(bot_id, at):
-            raw = self.redis.hmget(cap.key, ["spent", "reserved"])
-            spent, reserved = (int(v or 0) for v in raw)
+    def status(self, bot_id: str | None, at: datetime) -> dict[str, dict[str, object]]:
+        """Spent and reserved USD with the cap: the global caps, plus the bot's when given."""
+        caps = self.caps(bot_id or "status", at)
+        chosen = [c for c in caps if bot_id is not None or c.name != "bot-daily"]
+        report: dict[str, dict[str, object]] = {}
+        for cap in chosen:
+            spent, reserved = (
+                int(v or 0) for v in self.redis.hmget(cap.key, ["spent", "reserved"])
+            )
             report[cap.name] = {
                 "period": cap.period,
                 "spent_usd": micros_to_usd(spent),

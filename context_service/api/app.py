@@ -1,0 +1,68 @@
+"""The FastAPI application of the sidecar.
+
+``create_app(settings=None, service=None)`` builds it; without a service one is made from the
+settings when the app starts. Routes live under ``/v1`` behind the bearer token; ``/healthz``,
+``/readyz`` and ``/metrics`` are open. To add a router (e.g. the dashboard), include it in
+:func:`create_app` next to the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from context_service import __version__
+from context_service.api import errors
+from context_service.api.auth import require_token
+from context_service.api.limits import BodySizeLimit
+from context_service.api.logs import RequestObserver
+from context_service.api.routes import context, evidence, health, trades, usage, verdicts
+from context_service.service import ContextService
+from context_service.settings import Settings, get_settings
+from context_service.verdicts.metrics import ServiceMetrics
+
+
+def api_v1() -> APIRouter:
+    """Every versioned route, behind the bearer token."""
+    router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+    for module in (evidence, context, verdicts, trades, usage):
+        router.include_router(module.router)
+    return router
+
+
+def _metrics(app: FastAPI) -> ServiceMetrics | None:
+    service = app.state.service
+    return None if service is None else service.metrics
+
+
+def create_app(settings: Settings | None = None, service: ContextService | None = None) -> FastAPI:
+    """The sidecar app; pass ``service`` to share one (tests, in-process use)."""
+    settings = service.settings if service is not None and settings is None else settings
+    settings = settings or get_settings()
+    owns_service = service is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.service is None:
+            app.state.service = ContextService.from_settings(settings)
+        yield
+        if owns_service and app.state.service is not None:
+            app.state.service.close()
+
+    app = FastAPI(
+        title="Context service",
+        version=__version__,
+        description="Token-budgeted, point-in-time LLM verdicts under hard cost caps.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api_v1())
+    # Outermost first: observe everything, then refuse oversized bodies before any route.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestObserver, metrics_of=lambda: _metrics(app))
+    return app

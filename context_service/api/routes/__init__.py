@@ -1,0 +1,1 @@
+"""Routers of the HTTP API; each module is one resource."""

@@ -1,0 +1,37 @@
+"""Context synthesis: the bot's budgeted working memory and its manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from context_service.api.routes.deps import Service
+from context_service.keys import validate_bot_id
+
+router = APIRouter(tags=["context"])
+
+
+class ContextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bot_id: str
+    budget_tokens: int | None = Field(default=None, ge=50, le=128_000)
+    as_of: AwareDatetime | None = Field(
+        default=None, description="Point in time: only what was known then (backtests, audits)."
+    )
+
+    _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
+
+
+class ContextResponse(BaseModel):
+    text: str
+    manifest: dict[str, Any]
+
+
+@router.post("/context", response_model=ContextResponse)
+def synthesize(body: ContextRequest, service: Service) -> ContextResponse:
+    """Synthesize the working memory within the token budget, as of a time if given."""
+    synthesis = service.synthesize(body.bot_id, body.budget_tokens, body.as_of)
+    return ContextResponse(text=synthesis.text, manifest=synthesis.manifest.model_dump(mode="json"))

@@ -1,0 +1,77 @@
+"""Knowledge objects in batches: validated all together, written all together or not at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from context_service.api.errors import describe
+from context_service.api.routes.deps import Service
+from context_service.keys import validate_bot_id
+from context_service.models import KNOWLEDGE_ADAPTER, KnowledgeObject
+
+router = APIRouter(tags=["evidence"])
+MAX_BATCH = 5_000
+
+
+class EvidenceBatch(BaseModel):
+    """Objects of any kind (evidence, goal, constraint, insight; by their ``kind`` field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bot_id: str
+    objects: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+    _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
+
+
+class UpsertResult(BaseModel):
+    bot_id: str
+    upserted: int
+    ids: list[str]
+
+
+def validate_batch(raw: list[dict[str, Any]]) -> tuple[list[KnowledgeObject], list[dict]]:
+    """Every object validated; the problems of each bad one, named by index and id."""
+    objects: list[KnowledgeObject] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        data = {"kind": "evidence", **item}  # evidence is the default kind
+        try:
+            objects.append(KNOWLEDGE_ADAPTER.validate_python(data))
+        except ValidationError as exc:
+            errors = [
+                describe(
+                    {
+                        "loc": e["loc"][1:]
+                        if e["loc"] and e["loc"][0] == data["kind"]
+                        else e["loc"],
+                        "msg": e["msg"],
+                    }
+                )
+                for e in exc.errors()
+            ]
+            problems.append({"index": index, "id": item.get("id"), "errors": errors})
+    return objects, problems
+
+
+@router.post("/evidence", response_model=UpsertResult)
+def upsert_evidence(batch: EvidenceBatch, service: Service) -> UpsertResult | JSONResponse:
+    """Upsert a batch; one invalid object rejects the whole batch (422) and nothing is stored."""
+    objects, problems = validate_batch(batch.objects)
+    if problems:
+        first = problems[0]
+        return JSONResponse(
+            status_code=422,
+            content={
+                "message": f"{len(problems)} of {len(batch.objects)} objects are invalid; "
+                f"nothing was written. First: objects[{first['index']}] "
+                f"(id {first['id']!r}): {first['errors'][0]}",
+                "detail": problems,
+            },
+        )
+    stored = service.upsert(batch.bot_id, objects)
+    return UpsertResult(bot_id=batch.bot_id, upserted=len(stored), ids=[o.id for o in stored])

@@ -1,0 +1,36 @@
+"""Liveness, readiness and Prometheus metrics (no token needed)."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from context_service.api.routes.deps import Service
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(service: Service) -> JSONResponse:
+    """Ready when Redis answers a PING."""
+    try:
+        service.redis.ping()
+    except redis.RedisError as exc:
+        return JSONResponse(
+            status_code=503, content={"status": "unavailable", "redis": type(exc).__name__}
+        )
+    return JSONResponse(content={"status": "ready", "redis": "ok"})
+
+
+@router.get("/metrics")
+def metrics(service: Service) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,38 @@
+"""Verdict requests and the bot's recent verdicts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from context_service.api.routes.deps import BotId, Service
+from context_service.verdicts.models import Verdict, VerdictRequest
+
+router = APIRouter(tags=["verdicts"])
+
+
+@router.post("/verdicts", response_model=Verdict)
+def request_verdict(body: VerdictRequest, service: Service) -> Verdict:
+    """A verdict on a candidate signal (replay -> llm -> rules -> hold; source and reasons
+    recorded). Entries need a ``buy`` verdict; the strategy's risk gates still apply."""
+    return service.decide(body, service.live_providers())
+
+
+@router.get("/bots/{bot_id}/verdicts", response_model=list[Verdict])
+def recent_verdicts(
+    bot_id: BotId,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[Verdict]:
+    """The bot's most recent verdicts, newest first."""
+    return service.recent_verdicts(bot_id, limit)
+
+
+@router.get("/bots/{bot_id}/adjustments")
+def adjustments(bot_id: BotId, service: Service) -> dict:
+    """LLM parameter suggestions (newest first) and the values applied within bounds."""
+    return {
+        "suggestions": service.adjustments.suggestions(bot_id),
+        "applied": service.adjustments.applied(bot_id),
+    }
