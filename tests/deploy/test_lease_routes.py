@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import pytest
 import redis
-from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
-from context_service.fleet.routes import lease_router
+from context_service.api.app import create_app
 from context_service.keys import Keyspace
+from context_service.service import ContextService
+from context_service.settings import Settings
 
 TOKEN = "test-token-123"
 
 
-def _bearer(authorization: str | None = Header(default=None)) -> None:
-    # Stand-in for the app's bearer dependency, to prove lease_router applies what it is given.
-    if authorization != f"Bearer {TOKEN}":
-        raise HTTPException(status_code=401, detail="missing or wrong token")
-
-
 @pytest.fixture
-def client(redis_client: redis.Redis, keyspace: Keyspace) -> TestClient:
-    app = FastAPI()
-    app.include_router(lease_router(redis_client, keyspace, auth=[_bearer]))
-    return TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
+def client(redis_client: redis.Redis, keyspace: Keyspace, tmp_path) -> TestClient:
+    settings = Settings(api_token=SecretStr(TOKEN), journal_dir=tmp_path / "journal")
+    service = ContextService(settings, redis_client, keyspace)
+    with TestClient(
+        create_app(service=service), headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+        yield client
 
 
 def test_acquire_conflict_release_cycle(client: TestClient) -> None:
@@ -49,11 +48,10 @@ def test_acquire_conflict_release_cycle(client: TestClient) -> None:
     assert again.status_code == 200
 
 
-def test_requires_the_token(client: TestClient) -> None:
-    response = client.post(
-        "/v1/leases/subacc1", json={"holder": "bot-a"}, headers={"Authorization": "Bearer nope"}
-    )
-    assert response.status_code == 401
+def test_requires_the_sidecar_token(client: TestClient) -> None:
+    for headers in ({"Authorization": "Bearer nope"}, {"Authorization": ""}):
+        response = client.post("/v1/leases/subacc1", json={"holder": "bot-a"}, headers=headers)
+        assert response.status_code == 401
 
 
 @pytest.mark.parametrize(

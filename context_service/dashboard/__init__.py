@@ -1,0 +1,1 @@
+"""The fleet dashboard: bot polling, alerts on trouble, and the ``/dashboard`` page."""

@@ -1,0 +1,149 @@
+"""The fleet monitor: polls every bot and raises (and clears) operator alerts.
+
+Alerts go through the sidecar's :class:`~context_service.alerts.AlertSink` (log + webhook,
+de-duplicated in Redis): a bot unreachable for ``unreachable_after`` polls in a row, a bot whose
+Freqtrade is not running, and a bot whose loss today passed its daily loss limit. Cost caps and
+the circuit breaker are alerted by the sidecar itself where they happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from context_service.alerts import AlertSink
+from context_service.dashboard.botapi import BotStatus, bot_url, fetch_bot_status
+from context_service.fleet.model import BotSpec
+
+log = logging.getLogger("context_service.dashboard.monitor")
+
+Fetch = Callable[[BotSpec, str, str | None, str | None], BotStatus]
+
+
+def unreachable_key(bot_id: str) -> str:
+    return f"bot:{bot_id}:unreachable"
+
+
+def stopped_key(bot_id: str) -> str:
+    return f"bot:{bot_id}:not-running"
+
+
+def daily_loss_key(bot_id: str, day: str) -> str:
+    return f"bot:{bot_id}:daily-loss:{day}"
+
+
+class FleetMonitor:
+    """Poll the bots of the fleet file; keep the latest status of each; fire alerts."""
+
+    def __init__(
+        self,
+        bots: Sequence[BotSpec],
+        alerts: AlertSink,
+        url_template: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        interval_s: float = 30.0,
+        unreachable_after: int = 2,
+        fetch: Fetch = fetch_bot_status,
+    ) -> None:
+        self.bots = list(bots)
+        self.alerts = alerts
+        self.url_template = url_template
+        self._username = username
+        self._password = password
+        self.interval_s = interval_s
+        self.unreachable_after = unreachable_after
+        self._fetch = fetch
+        self._failures: dict[str, int] = {}
+        self._latest: dict[str, BotStatus] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- polling -------------------------------------------------------------------------
+    def poll_once(self) -> dict[str, BotStatus]:
+        """Poll every bot once, update alerts, and return the statuses by bot id."""
+        results: dict[str, BotStatus] = {}
+        for bot in self.bots:
+            status = self._fetch(
+                bot, bot_url(self.url_template, bot), self._username, self._password
+            )
+            results[bot.id] = status
+            try:
+                self._alert(bot, status)
+            except Exception:  # an alert problem must not stop the polling
+                log.exception("alerting failed for bot %s", bot.id)
+        with self._lock:
+            self._latest.update(results)
+        return results
+
+    def latest(self) -> dict[str, BotStatus]:
+        """The last status of each bot (polls once first if nothing was polled yet)."""
+        with self._lock:
+            have = dict(self._latest)
+        return have if len(have) == len(self.bots) else self.poll_once()
+
+    # --- alerts --------------------------------------------------------------------------
+    def _alert(self, bot: BotSpec, status: BotStatus) -> None:
+        if not status.reachable:
+            self._failures[bot.id] = self._failures.get(bot.id, 0) + 1
+            if self._failures[bot.id] >= self.unreachable_after:
+                self.alerts.fire(
+                    unreachable_key(bot.id),
+                    "critical",
+                    f"bot {bot.id} unreachable at {status.url}: {status.error}",
+                    bot_id=bot.id,
+                    data={"failures": self._failures[bot.id]},
+                )
+            return
+        self._failures[bot.id] = 0
+        self.alerts.resolve(unreachable_key(bot.id))
+        if status.state not in (None, "running"):
+            self.alerts.fire(
+                stopped_key(bot.id),
+                "warning",
+                f"bot {bot.id} is {status.state}: it opens no trades",
+                bot_id=bot.id,
+            )
+        else:
+            self.alerts.resolve(stopped_key(bot.id))
+        limit = bot.daily_loss_limit_usdt
+        today = status.today_profit_abs
+        if today is not None and Decimal(str(today)) <= -limit:
+            day = status.checked_at.astimezone(UTC).date().isoformat()
+            self.alerts.fire(
+                daily_loss_key(bot.id, day),
+                "critical",
+                f"bot {bot.id} lost {-today:.2f} USDT today, past its daily loss limit of "
+                f"{limit:.2f} USDT ({bot.daily_loss_limit_pct}% of {bot.budget_usdt})",
+                bot_id=bot.id,
+                data={"today_profit_abs": today, "limit_usdt": float(limit)},
+            )
+
+    # --- background thread ---------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="fleet-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = datetime.now(UTC)
+            try:
+                self.poll_once()
+            except Exception:  # keep monitoring whatever one poll hit
+                log.exception("fleet poll failed")
+            spent = (datetime.now(UTC) - started).total_seconds()
+            self._stop.wait(max(1.0, self.interval_s - spent))
