@@ -19,6 +19,9 @@ from context_service.api.auth import require_token
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
 from context_service.api.routes import context, evidence, health, trades, usage, verdicts
+from context_service.dashboard import api as dashboard_api
+from context_service.dashboard import page as dashboard_page
+from context_service.fleet import routes as leases
 from context_service.service import ContextService
 from context_service.settings import Settings, get_settings
 from context_service.verdicts.metrics import ServiceMetrics
@@ -27,7 +30,7 @@ from context_service.verdicts.metrics import ServiceMetrics
 def api_v1() -> APIRouter:
     """Every versioned route, behind the bearer token."""
     router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
-    for module in (evidence, context, verdicts, trades, usage):
+    for module in (evidence, context, verdicts, trades, usage, leases, dashboard_api):
         router.include_router(module.router)
     return router
 
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(api_v1())
+    app.include_router(dashboard_page.router)  # /dashboard page; its data is under /v1
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics_of=lambda: _metrics(app))
