@@ -26,6 +26,7 @@ from context_service.keys import BotKeys
 from .models import ClosedTrade, TradeEvent
 
 FETCH_CHUNK = 2000
+CACHE_LIMIT = 200_000
 ENTRY_FIELDS = ("verdict_id", "manifest_id", "context_hash", "confidence")
 
 RECORD_EVENT_LUA = """
@@ -63,6 +64,7 @@ class TradeMemory:
         self._keys = keys
         self._record_event = client.register_script(RECORD_EVENT_LUA)
         self._record_cost = client.register_script(RECORD_COST_LUA)
+        self._closed_cache: dict[str, ClosedTrade] = {}
 
     def record(self, event: TradeEvent) -> bool:
         """Store ``event``; False when it was already stored (same trade, order and event)."""
@@ -114,12 +116,21 @@ class TradeMemory:
         ids = self._client.zrangebyscore(
             self._keys.closed_trades_by_time, "-inf", _max_score(as_of)
         )
-        raws = self._hmget(self._keys.closed_trades, [_text(i) for i in ids])
-        trades = [ClosedTrade.model_validate_json(raw) for raw in raws]
+        trades = [self._parse_closed(raw) for raw in self._hmget(self._keys.closed_trades, ids)]
         trades.sort(key=lambda t: (t.close_time, t.trade_id))
         return trades
 
-    def _hmget(self, key: str, fields: list[str]) -> Iterator[str | bytes]:
+    def _parse_closed(self, raw: str | bytes) -> ClosedTrade:
+        """Parse a stored closed trade; cached by its JSON (records are written once)."""
+        text = _text(raw)
+        found = self._closed_cache.get(text)
+        if found is None:
+            if len(self._closed_cache) >= CACHE_LIMIT:
+                self._closed_cache.clear()
+            found = self._closed_cache[text] = ClosedTrade.model_validate_json(text)
+        return found
+
+    def _hmget(self, key: str, fields: list) -> Iterator[str | bytes]:
         for start in range(0, len(fields), FETCH_CHUNK):
             for raw in self._client.hmget(key, fields[start : start + FETCH_CHUNK]):
                 if raw is not None:
