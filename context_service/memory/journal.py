@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "trade-events.jsonl"
 REJECTED_NAME = "trade-events.rejected.jsonl"
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+# Connection loss, timeouts, a server still loading its AOF, OOM or READONLY refusals: the
+# event is journaled (never lost) and the strategy carries on.
+UNREACHABLE = (redis.RedisError,)
 
 RecordOutcome = Literal["stored", "duplicate", "journaled"]
 
@@ -75,7 +77,7 @@ class JournaledTradeWriter:
             try:
                 added = self.memory.bot(event.bot_id).record_trade_event(event)
             except UNREACHABLE as exc:
-                log.warning("Redis unreachable (%s): trade event journaled", exc)
+                log.warning("Redis refused the trade event (%s): journaled", exc)
                 self._append(event)
                 return "journaled"
             return "stored" if added else "duplicate"
