@@ -7,7 +7,6 @@ import json
 import httpx
 import pytest
 import respx
-
 from verdicts.support import CHAT_URL, completion, make_request, ok_response, tool_call
 
 
@@ -27,8 +26,10 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
     assert verdict.cost_usd == pytest.approx((900 * 0.40 + 40 * 1.60) / 1e6)
     sent = json.loads(route.calls.last.request.content)
     assert sent["model"] == "gpt-4.1-mini" and sent["tool_choice"] == "required"
-    assert [t["function"]["name"] for t in sent["tools"]] == ["submit_verdict",
-                                                               "suggest_adjustment"]
+    assert [t["function"]["name"] for t in sent["tools"]] == [
+        "submit_verdict",
+        "suggest_adjustment",
+    ]
     assert sent["tools"][0]["function"]["strict"] is True
     [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
     payload = entry.payload
@@ -47,20 +48,48 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
 @pytest.mark.parametrize(
     ("response", "reason", "calls"),
     [
-        (httpx.Response(200, json=completion([tool_call("submit_verdict", "{not json")])),
-         "malformed_tool_call", 1),
+        (
+            httpx.Response(200, json=completion([tool_call("submit_verdict", "{not json")])),
+            "malformed_tool_call",
+            1,
+        ),
         (httpx.Response(200, json=completion(content="I would buy.")), "no_tool_call", 1),
-        (httpx.Response(200, json=completion([tool_call("submit_verdict", {
-            "action": "moon", "confidence": 2, "rationale": "x", "evidence_ids": []})])),
-         "invalid_tool_call", 1),
+        (
+            httpx.Response(
+                200,
+                json=completion(
+                    [
+                        tool_call(
+                            "submit_verdict",
+                            {
+                                "action": "moon",
+                                "confidence": 2,
+                                "rationale": "x",
+                                "evidence_ids": [],
+                            },
+                        )
+                    ]
+                ),
+            ),
+            "invalid_tool_call",
+            1,
+        ),
         (httpx.Response(429, json={"error": {"message": "slow down"}}), "http_429", 2),
         (httpx.Response(500, json={"error": {"message": "boom"}}), "http_5xx", 2),
         (httpx.Response(401, json={"error": {"message": "bad key"}}), "http_4xx", 1),
         (httpx.ReadTimeout("timed out"), "timeout", 2),
         (httpx.ConnectError("refused"), "connection_error", 2),
     ],
-    ids=["malformed-json", "no-tool-call", "invalid-args", "429", "500", "401", "timeout",
-         "connect-error"],
+    ids=[
+        "malformed-json",
+        "no-tool-call",
+        "invalid-args",
+        "429",
+        "500",
+        "401",
+        "timeout",
+        "connect-error",
+    ],
 )
 def test_failures_fall_back_to_rules_with_the_reason(
     make_service, llm_mock: respx.MockRouter, response, reason: str, calls: int
