@@ -199,9 +199,8 @@ def _run(args: argparse.Namespace, memory: Memory) -> str:
         if args.window <= 0 or args.limit < 1:
             raise UsageError("--window must be positive and --limit at least 1")
         window = timedelta(minutes=args.window)
-        entries = bot.audit.at(parse_time(args.at), window, limit=args.limit)
-        if args.kind:
-            entries = [e for e in entries if e.kind == args.kind]
+        moment = parse_time(args.at)
+        entries = bot.audit.query(moment - window, moment + window, args.kind, args.limit)
         if args.json:
             return json.dumps([e.model_dump(mode="json") for e in entries], indent=2)
         return render_audit(entries)

@@ -41,9 +41,10 @@ RecordOutcome = Literal["stored", "duplicate", "journaled"]
 class JournaledTradeWriter:
     """Writes trade events to memory, or to a local journal while Redis is unreachable."""
 
-    def __init__(self, memory: Memory, journal_dir: Path) -> None:
+    def __init__(self, memory: Memory, journal_dir: Path | None = None) -> None:
+        """``journal_dir`` defaults to the memory's ``settings.journal_dir``."""
         self.memory = memory
-        self.journal_dir = Path(journal_dir)
+        self.journal_dir = Path(journal_dir or memory.settings.journal_dir)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.journal_dir / JOURNAL_NAME
         self.rejected_path = self.journal_dir / REJECTED_NAME

@@ -95,3 +95,14 @@ def test_unreachable_redis_is_reported(monkeypatch, capsys) -> None:
     finally:
         get_settings.cache_clear()
     assert "cannot reach Redis" in capsys.readouterr().err
+
+
+def test_audit_kind_filter_applies_before_the_limit(cli, memory: Memory, capsys) -> None:
+    audit = memory.bot("bot-a").audit
+    for second in range(5):
+        audit.append("synthesis", {"n": second}, at=T0 + timedelta(seconds=second + 1))
+    audit.append("verdict", {"action": "sell"}, at=T0 + timedelta(seconds=10))
+    args = ("audit", "--bot", "bot-a", "--at", "2024-05-03T12:00Z", "--kind", "verdict")
+    assert cli(*args, "--limit", "2", "--json") == 0
+    actions = [e["payload"]["action"] for e in json.loads(capsys.readouterr().out)]
+    assert actions == ["buy", "sell"]

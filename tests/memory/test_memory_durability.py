@@ -107,7 +107,8 @@ def test_recording_after_recovery_replays_the_journal_first(
     redis_server, settings: Settings, tmp_path
 ) -> None:
     memory = _memory(redis_server.url, settings)
-    writer = JournaledTradeWriter(memory, tmp_path / "journal")
+    writer = JournaledTradeWriter(memory)  # settings.journal_dir
+    assert writer.journal_dir == settings.journal_dir
     redis_server.kill()
     assert writer.record(fill_event(4, verdict_id="v-4", confidence=0.9)) == "journaled"
     redis_server.start()
