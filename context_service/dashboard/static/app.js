@@ -127,6 +127,7 @@ function renderBot(bot) {
   if (!bot.verdicts.length) verdicts.append(el("li", { class: "muted" }, "none yet"));
   for (const v of bot.verdicts) {
     verdicts.append(el("li", {}, `${v.pair} ${v.action} ${num(v.confidence)} via ${v.source}`,
+      el("span", { class: "muted" }, ` ${v.at.slice(0, 16).replace("T", " ")}`),
       v.fallback_reason ? el("span", { class: "muted" }, ` (${v.fallback_reason})`) : null));
   }
   card.append(verdicts);
