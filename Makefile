@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
+	@bash scripts/ensure-chromium.sh || true
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
