@@ -48,7 +48,7 @@ class TradeEvent(BaseModel):
     realized_profit: float | None = None
     open_time: AwareDatetime | None = None
     close_time: AwareDatetime | None = None
-    exit_reason: str | None = Field(default=None, max_length=128)
+    exit_reason: str | None = Field(default=None, max_length=255)  # Freqtrade allows 255
     verdict_id: str | None = Field(default=None, max_length=256)
     manifest_id: str | None = Field(default=None, max_length=256)
     context_hash: str | None = Field(default=None, max_length=256)
