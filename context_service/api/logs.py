@@ -51,6 +51,22 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True  # our observer logs requests
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route as a template with its router prefix (``/v1/bots/{bot_id}/stats``),
+    so metrics labels stay few; ``unmatched`` for 404s."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not template:
+        return "unmatched"
+    path = scope.get("path", "")
+    try:
+        concrete = route.path_format.format(**scope.get("path_params", {}))  # type: ignore[union-attr]
+    except (AttributeError, KeyError, IndexError, ValueError):
+        return template
+    # Nested routers report their own path only; the request path carries the prefix.
+    return path[: len(path) - len(concrete)] + template if path.endswith(concrete) else template
+
+
 class RequestObserver:
     """Access log line and Prometheus metrics for every HTTP request."""
 
@@ -75,7 +91,7 @@ class RequestObserver:
             await self.app(scope, receive, observe)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = route_template(scope)
             metrics = self.metrics_of()
             if metrics is not None:
                 metrics.http_requests.labels(scope["method"], route, str(status)).inc()
