@@ -131,6 +131,13 @@ def bot_config(bot: BotSpec) -> dict[str, Any]:
         "strategy": bot.strategy,
         "exchange": {"name": "kucoin", "pair_whitelist": list(bot.pairs)},
         "pairlists": [{"method": "StaticPairList"}],
+        # Read by the strategy: its memory namespace, its lease, and the daily loss limit that
+        # stops new entries (the dashboard monitor alerts on the same figure).
+        "context": {
+            "bot_id": bot.id,
+            "account": bot.account,
+            "max_daily_loss": float(bot.daily_loss_limit_usdt),
+        },
         "api_server": {
             "enabled": True,
             "listen_ip_address": "0.0.0.0",
@@ -159,7 +166,6 @@ def _bot(fleet: Fleet, bot: BotSpec) -> dict[str, Any]:
         "env_file": [_rel(fleet.shared_env_file), _rel(bot.env_file)],
         "environment": {
             "CTX_BOT_ID": bot.id,
-            "CTX_EXCHANGE_ACCOUNT": bot.account,
             "CTX_SIDECAR_URL": f"http://sidecar:{SIDECAR_PORT}",
         },
         "volumes": [

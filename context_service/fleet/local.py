@@ -114,7 +114,6 @@ def _prepare(root: Path, bot: BotSpec, fleet_path: Path | None) -> dict[str, str
         CTX_HOST="127.0.0.1",
         CTX_PORT=str(LOCAL_SIDECAR_PORT),
         CTX_BOT_ID=bot.id,
-        CTX_EXCHANGE_ACCOUNT=bot.account,
         CTX_SIDECAR_URL=f"http://127.0.0.1:{LOCAL_SIDECAR_PORT}",
         CTX_BOT_API_URL_TEMPLATE="http://127.0.0.1:{port}",
     )

@@ -63,7 +63,6 @@ class BotSpec(BaseModel):
     api_port: int = Field(ge=1024, le=65535, description="FreqUI/REST port on 127.0.0.1")
     dry_run: bool = True
     strategy: str = "ContextGatedStrategy"
-    llm_daily_cap_usd: Decimal | None = Field(default=None, ge=0)
     daily_loss_limit_pct: Decimal = Field(default=Decimal("5"), gt=0, le=100)
     resources: Resources = Resources(cpus=1.0, memory="1g")
 

@@ -117,6 +117,17 @@ def test_bot_config_layers_the_fleet_values(project: Path, rendered) -> None:
     assert data["timeframe"] == "4h" and data["dry_run"] is True
     assert data["available_capital"] == data["dry_run_wallet"] == 50
     assert data["api_server"]["listen_port"] == 8080
+    assert data["context"] == {"bot_id": "alt-swing", "account": "ctxalt01", "max_daily_loss": 2.5}
+
+
+def test_the_strategy_accepts_the_rendered_context_section(project: Path) -> None:
+    from context_service.client.factory import read_options
+    from context_service.fleet.compose import bot_config
+
+    fleet = load_fleet(project / "bots.yaml")
+    options = read_options(bot_config(fleet.bot("btc-trend")))
+    assert options.bot_id == "btc-trend" and options.account == "ctxbtc01"
+    assert options.max_daily_loss == 2.5
 
 
 def test_committed_example_matches_the_generator(tmp_path: Path) -> None:
