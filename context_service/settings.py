@@ -135,9 +135,6 @@ class Settings(BaseSettings):
     )
 
     # --- fleet (deployment, dashboard) -----------------------------------------------------
-    exchange_account: str | None = Field(
-        default=None, description="Exchange sub-account of this bot (its single-writer lease)."
-    )
     fleet_file: Path | None = Field(
         default=None, description="bots.yaml the dashboard monitors (CTX_FLEET_FILE)."
     )
