@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 
@@ -41,6 +42,7 @@ class Allocation:
 
     chosen: list[bool]
     cost: list[int]  # tokens each candidate's line takes (after any shortening)
+    picked: list[int] = field(default_factory=list)  # chosen positions, best score first
     shortened: dict[int, str] = field(default_factory=dict)  # position -> shortened line
     used: dict[int, int] = field(default_factory=dict)  # lane index -> tokens incl. header
     floor_tokens: list[int] = field(default_factory=list)
@@ -65,6 +67,8 @@ def allocate(
         chosen=[False] * count, cost=cost, floor_tokens=floor_tokens, cap_tokens=cap_tokens
     )
     unusable = [False] * count
+    picked: set[int] = set()
+    lanes_of = lane_of.tolist()
     used = [0] * len(lanes)
     total = 0
 
@@ -111,6 +115,7 @@ def allocate(
                     used[lane] += needed + header
                     total += needed + header
                     result.chosen[position] = True
+                    picked.add(position)
             if index + 1 < len(positions[lane]):
                 heapq.heappush(heads, (positions[lane][index + 1], lane, index + 1))
 
@@ -127,42 +132,50 @@ def allocate(
     ]
     # Swaps: trade a low-scored chosen line for a longer one of the same lane that uses the
     # slack, lowest scores first, so fewer tokens of the budget go unused.
-    spare = [
-        position
-        for position in range(count)
-        if not result.chosen[position] and cost[position] <= allowance[int(lane_of[position])]
-    ][:MAX_SWAP_POOL]
-    victims = [
-        position
-        for position in range(count - 1, -1, -1)
-        if result.chosen[position] and position not in result.shortened
-    ][:MAX_SWAP_VICTIMS]
-    for victim in victims:
-        lane = int(lane_of[victim])
-        slack = min(budget - total, limits[lane] - used[lane])
-        if budget - total <= 0:
-            break
-        best, best_gain = -1, 0
-        for candidate in spare:
-            if result.chosen[candidate] or lane_of[candidate] != lane:
+    if total < budget:
+        spare = list(
+            islice(
+                (
+                    position
+                    for position in range(count)
+                    if not result.chosen[position]
+                    and cost[position] <= allowance[lanes_of[position]]
+                ),
+                MAX_SWAP_POOL,
+            )
+        )
+        victims = sorted(picked, reverse=True)[:MAX_SWAP_VICTIMS]
+        for victim in victims:
+            if budget - total <= 0:
+                break
+            if victim in result.shortened:
                 continue
-            gain = cost[candidate] - cost[victim]
-            if best_gain < gain <= slack:
-                best, best_gain = candidate, gain
-        if best >= 0:
-            result.chosen[victim], result.chosen[best] = False, True
-            used[lane] += best_gain
-            total += best_gain
+            lane = lanes_of[victim]
+            slack = min(budget - total, limits[lane] - used[lane])
+            best, best_gain = -1, 0
+            for candidate in spare:
+                if result.chosen[candidate] or lanes_of[candidate] != lane:
+                    continue
+                gain = cost[candidate] - cost[victim]
+                if best_gain < gain <= slack:
+                    best, best_gain = candidate, gain
+            if best >= 0:
+                result.chosen[victim], result.chosen[best] = False, True
+                picked.discard(victim)
+                picked.add(best)
+                used[lane] += best_gain
+                total += best_gain
 
     # Tail: what is left is smaller than any whole candidate. The best remaining candidate
     # that still has room in its lane is shortened into it, so the budget is not wasted.
     tries = 0
-    for position in range(count):
+    lanes_with_room = {lane for lane in positions if room(lane, limits[lane]) >= MIN_TAIL_TOKENS}
+    for position in range(count) if lanes_with_room else ():
         if budget - total < MIN_TAIL_TOKENS or tries >= MAX_TAIL_TRIES:
             break
         if result.chosen[position]:
             continue
-        lane = int(lane_of[position])
+        lane = lanes_of[position]
         available = room(lane, limits[lane])
         if available < MIN_TAIL_TOKENS:
             continue
@@ -175,5 +188,7 @@ def allocate(
         used[lane] += cost[position] + header
         total += cost[position] + header
         result.chosen[position] = True
+        picked.add(position)
+    result.picked = sorted(picked)
     result.used = {lane: tokens_used for lane, tokens_used in enumerate(used) if tokens_used}
     return result

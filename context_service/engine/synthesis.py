@@ -183,7 +183,7 @@ def draft(
     allocation = allocate(
         budget, lanes, lane[candidates], tokens_all[candidates], header_tokens, shorten
     )
-    chosen = [position for position, taken in enumerate(allocation.chosen) if taken]
+    chosen = list(allocation.picked)
 
     # -- render and verify -----------------------------------------------------------------
     def render(picked: list[int]) -> str:

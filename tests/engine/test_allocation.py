@@ -6,8 +6,15 @@ import pytest
 
 from context_service.engine import ContextEngine, default_lanes
 from context_service.engine.render import render_line
-
-from .factories import T0, constraint, goal, insight, mixed_corpus, news, ta_snapshot
+from context_service.engine.samples import (
+    T0,
+    constraint,
+    goal,
+    insight,
+    mixed_corpus,
+    news,
+    ta_snapshot,
+)
 
 
 @pytest.mark.parametrize("budget", [500, 800, 1500, 3000, 8000])

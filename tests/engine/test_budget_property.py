@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from context_service.engine import ContextEngine, LanePolicy, LaneWeights, default_lanes
+from context_service.engine.samples import T0
 from context_service.models import Constraint, Evidence, Goal, Insight
-
-from .factories import T0
 
 CATEGORIES = ("news", "event", "market-data", "risk", "other", None)
 _fragments = st.sampled_from(

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_service.engine import ContextEngine
-
-from .factories import T0, mixed_corpus, news
+from context_service.engine.samples import T0, mixed_corpus, news
 
 
 def _synthesize(objects, budget=1500, as_of=T0):

@@ -16,8 +16,7 @@ from context_service.engine import (
     Synthesis,
     default_lanes,
 )
-
-from .factories import T0, constraint, news
+from context_service.engine.samples import T0, constraint, news
 
 
 def test_upsert_merges_by_id_and_synthesis_shows_the_latest_version(engine):

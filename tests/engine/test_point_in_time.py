@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from .factories import T0, constraint, news, ta_snapshot
+from context_service.engine.samples import T0, constraint, news, ta_snapshot
 
 AS_OF = T0
 

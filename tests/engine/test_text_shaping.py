@@ -6,8 +6,7 @@ import pytest
 
 from context_service.engine import ContextEngine
 from context_service.engine.render import TRUNCATION_MARKER
-
-from .factories import T0, news
+from context_service.engine.samples import T0, news
 
 
 def test_near_duplicate_summaries_are_merged_into_the_best_one(engine):

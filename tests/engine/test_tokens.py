@@ -8,8 +8,7 @@ import pytest
 import tiktoken
 
 from context_service.engine import ContextEngine, TokenCounter
-
-from .factories import T0, mixed_corpus
+from context_service.engine.samples import T0, mixed_corpus
 
 
 def _break_tiktoken(monkeypatch: pytest.MonkeyPatch, keep: str | None = None) -> None:

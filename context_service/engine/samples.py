@@ -1,4 +1,4 @@
-"""Knowledge objects of typical shape for engine tests and the benchmark."""
+"""Sample knowledge objects of typical shape: for tests, the benchmark and demos."""
 
 from __future__ import annotations
 
