@@ -76,6 +76,9 @@ def _sidecar_environment(fleet: Fleet) -> dict[str, str]:
         "CTX_FLEET_FILE": FLEET_FILE_IN_SIDECAR,
         "CTX_BOT_API_URL_TEMPLATE": f"http://bot-{{bot_id}}:{BOT_API_PORT_IN_CONTAINER}",
         "TIKTOKEN_CACHE_DIR": "/app/tiktoken",
+        # The only writable place of the read-only sidecar: trade events wait here while
+        # Redis is unreachable.
+        "CTX_JOURNAL_DIR": "/app/data/journal",
     }
     caps = fleet.llm_caps
     for var, value in (
@@ -94,7 +97,7 @@ def _sidecar(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
         "image": SIDECAR_IMAGE,
         "env_file": [_rel(fleet.shared_env_file), _rel(fleet.sidecar.env_file)],
         "environment": _sidecar_environment(fleet),
-        "volumes": [f"{_rel(fleet_file)}:{FLEET_FILE_IN_SIDECAR}:ro"],
+        "volumes": [f"{_rel(fleet_file)}:{FLEET_FILE_IN_SIDECAR}:ro", "sidecar-data:/app/data"],
         "depends_on": {"redis": {"condition": "service_healthy"}},
         "networks": ["backend", "egress"] if fleet.sidecar.egress else ["backend"],
         "healthcheck": {
@@ -209,7 +212,7 @@ def render_compose(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
             "backend": {"internal": True},
             "egress": {},
         },
-        "volumes": {"redis-data": {}},
+        "volumes": {"redis-data": {}, "sidecar-data": {}},
     }
 
 

@@ -56,6 +56,10 @@ def test_sidecar_waits_for_healthy_redis_and_only_publishes_on_loopback(rendered
     assert sidecar["ports"] == ["127.0.0.1:8787:8787"]
     assert "backend" in sidecar["networks"]
     assert sidecar["environment"]["CTX_REDIS_URL"] == "redis://redis:6379/0"
+    # read-only root file system; the journal (trade events while Redis is down) on a volume
+    assert sidecar["read_only"] is True
+    assert "sidecar-data:/app/data" in sidecar["volumes"]
+    assert sidecar["environment"]["CTX_JOURNAL_DIR"].startswith("/app/data/")
 
 
 def test_sidecar_without_egress_is_internal_only(project: Path) -> None:
