@@ -153,7 +153,11 @@ class ContextEngine:
             for obj in self.store.all():
                 seen.add(obj.id)
                 mirrored = self._table.get(obj.id)
-                if mirrored is None or mirrored.updated_at != obj.updated_at or mirrored != obj:
+                if (
+                    mirrored is None
+                    or mirrored.updated_at != obj.updated_at
+                    or (obj.updated_at is None and mirrored != obj)  # no version stamp: compare
+                ):
                     self._table.put(obj)
             for object_id in [known for known in self._table.slot_of if known not in seen]:
                 self._table.remove(object_id)
