@@ -1,0 +1,104 @@
+"""Our summary beside Freqtrade's report: gating figures, budget use, buy-and-hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def peak_exposure(trades: Iterable[Mapping[str, Any]]) -> tuple[float, int]:
+    """The most quote currency ever tied up at once (entry cost plus entry fee) and when.
+
+    ``trades`` are Freqtrade result trades (``open_timestamp``/``close_timestamp`` in ms,
+    ``stake_amount``, ``fee_open``). At one timestamp exits are applied before entries, as in
+    Freqtrade's backtest loop.
+    """
+    events: list[tuple[int, int, float]] = []
+    for trade in trades:
+        cost = float(trade["stake_amount"]) * (1 + float(trade.get("fee_open") or 0.0))
+        events.append((int(trade["open_timestamp"]), 1, cost))
+        close = trade.get("close_timestamp")
+        if close is not None:
+            events.append((int(close), 0, -cost))
+    in_use = peak = 0.0
+    peak_at = 0
+    for when, _order, delta in sorted(events):
+        in_use += delta
+        if in_use > peak:
+            peak, peak_at = in_use, when
+    return peak, peak_at
+
+
+def build_summary(
+    strategy_result: Mapping[str, Any],
+    gating: Mapping[str, Any] | None,
+    budget: float,
+    runtime_s: float,
+) -> dict[str, Any]:
+    trades = list(strategy_result.get("trades", []))
+    peak, peak_at = peak_exposure(trades)
+    total_profit = float(strategy_result.get("profit_total", 0.0))
+    market_change = strategy_result.get("market_change")
+    summary: dict[str, Any] = {
+        "trades": len(trades),
+        "profit_total_pct": round(100 * total_profit, 3),
+        "profit_total_abs": round(float(strategy_result.get("profit_total_abs", 0.0)), 4),
+        "buy_and_hold_pct": None if market_change is None else round(100 * market_change, 3),
+        "max_drawdown_pct": round(100 * float(strategy_result.get("max_drawdown_account", 0)), 3),
+        "budget": budget,
+        "peak_stake_in_use": round(peak, 6),
+        "peak_stake_at_ms": peak_at,
+        "budget_held": peak <= budget + 1e-6,
+        "runtime_s": round(runtime_s, 2),
+    }
+    summary["gating"] = dict(gating) if gating else None
+    return summary
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    lines = ["", "=" * 24 + " CONTEXT SERVICE SUMMARY " + "=" * 24]
+    hold = summary["buy_and_hold_pct"]
+    lines.append(
+        f"trades {summary['trades']} | strategy {summary['profit_total_pct']:+.2f}% "
+        f"({summary['profit_total_abs']:+.4f}) | buy-and-hold (market change) "
+        + ("n/a" if hold is None else f"{hold:+.2f}%")
+        + f" | max drawdown {summary['max_drawdown_pct']:.2f}%"
+    )
+    verdict = "HELD" if summary["budget_held"] else "EXCEEDED"
+    lines.append(
+        f"budget {summary['budget']:g}: peak stake in use {summary['peak_stake_in_use']:.4f} "
+        f"(incl. entry fees) -> {verdict}"
+    )
+    gating = summary.get("gating")
+    if not gating or not gating.get("gating"):
+        lines.append("verdict gating: OFF (plain TA strategy)")
+    else:
+        by_source = ", ".join(f"{k} {v}" for k, v in sorted(gating["verdicts_by_source"].items()))
+        lines.append(f"verdicts: {gating['decisions']} ({by_source or 'none'})")
+        by_action = ", ".join(f"{k} {v}" for k, v in sorted(gating["verdicts_by_action"].items()))
+        lines.append(f"  by candidate:action: {by_action or 'none'}")
+        if gating["fallback_reasons"]:
+            reasons = "; ".join(f"{k} x{v}" for k, v in gating["fallback_reasons"].items())
+            lines.append(f"  fallbacks: {reasons}")
+        lines.append(
+            f"entries confirmed {gating['entries_confirmed']}, exits on sell verdicts "
+            f"{gating['verdict_exits']}, engine unavailable {gating['engine_unavailable']}"
+        )
+        refused = gating["entries_refused"]
+        if refused:
+            lines.append("entries refused: " + ", ".join(f"{k} {v}" for k, v in refused.items()))
+        else:
+            lines.append("entries refused: none")
+        lines.append(
+            f"context tokens per decision {gating['context_tokens_per_decision']:.1f} "
+            f"(total {gating['context_tokens_total']}) | LLM tokens "
+            f"{gating['llm_prompt_tokens']}+{gating['llm_completion_tokens']} | LLM cost "
+            f"${gating['llm_cost_usd']:.4f} | {gating['decide_ms_per_decision']:.2f} ms/decision"
+        )
+        lines.append(
+            f"trade memory: {gating['memory_events_written']} events written to bot "
+            f"{gating['bot_id']!r}, {gating['memory_write_failures']} failed"
+        )
+    lines.append(f"runtime {summary['runtime_s']:.2f} s")
+    lines.append("=" * 73)
+    return "\n".join(lines)

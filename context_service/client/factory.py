@@ -1,0 +1,296 @@
+"""Everything the strategy needs at run time, built from the Freqtrade config and CTX_* settings.
+
+The Freqtrade config's ``"context"`` section holds the strategy's own options (validated by
+:class:`StrategyOptions`); the budget is the config's ``available_capital``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from context_service.client.base import ContextClient
+from context_service.client.gate import VerdictGate
+from context_service.client.stats import GatingStats, register
+from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
+from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
+from context_service.risk.daily import DailyLimits, DailyRiskLedger
+from context_service.settings import Settings, VerdictProviderName, get_settings
+
+logger = logging.getLogger(__name__)
+
+BACKTEST_ID_PREFIX = "backtest"
+
+
+class StrategyOptions(BaseModel):
+    """The ``"context"`` section of a Freqtrade config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gating: bool = Field(default=True, description="Ask the engine before every entry.")
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    bot_id: str | None = None
+    account: str | None = Field(default=None, description="Sub-account name for the lease.")
+    budget: float | None = Field(default=None, gt=0, description="Defaults to available_capital.")
+    per_pair_cap: float | None = Field(default=None, gt=0)
+    fee_rate: float = Field(default=0.001, ge=0, lt=0.1, description="Worst-case fee reserve.")
+    max_entries_per_day: int = Field(default=0, ge=0)
+    max_daily_loss: float = Field(default=0.0, ge=0, description="Quote currency, 0 = off.")
+    provider: VerdictProviderName | None = None
+    record_memory: bool | None = None
+    key_prefix: str = DEFAULT_PREFIX
+
+    _bot = field_validator("bot_id")(lambda cls, v: None if v is None else validate_bot_id(v))
+
+
+class ConfigProblem(ValueError):
+    """The Freqtrade config cannot run this strategy safely."""
+
+
+def read_options(config: dict[str, Any]) -> StrategyOptions:
+    try:
+        return StrategyOptions.model_validate(config.get("context") or {})
+    except ValidationError as exc:
+        raise ConfigProblem(f'invalid "context" section in the Freqtrade config: {exc}') from exc
+
+
+def budget_limits(config: dict[str, Any], options: StrategyOptions) -> BudgetLimits:
+    budget = options.budget or config.get("available_capital")
+    if not budget:
+        raise ConfigProblem(
+            "no budget: set available_capital (and dry_run_wallet) to the sub-account's "
+            'allocation, or "context": {"budget": ...}'
+        )
+    slots = config.get("max_open_trades")
+    if not isinstance(slots, int) or slots < 1:
+        raise ConfigProblem("max_open_trades must be a positive integer (budget slots)")
+    wallet = config.get("dry_run_wallet")
+    if config.get("dry_run") and isinstance(wallet, int | float) and wallet > float(budget):
+        logger.warning(
+            "dry_run_wallet %s exceeds the budget %s: the guard still caps exposure at %s",
+            wallet,
+            budget,
+            budget,
+        )
+    return BudgetLimits(
+        budget=float(budget),
+        max_open_trades=slots,
+        per_pair_cap=options.per_pair_cap,
+        fee_rate=max(options.fee_rate, float(config.get("fee") or 0.0)),
+    )
+
+
+@dataclass
+class StrategyContext:
+    """The strategy's run-time state outside Freqtrade: engine, gate, guards, counters."""
+
+    options: StrategyOptions
+    settings: Settings
+    bot_id: str
+    client: ContextClient | None
+    gate: VerdictGate | None
+    guard: BudgetGuard
+    daily: DailyRiskLedger
+    stats: GatingStats
+    in_process: bool
+    config: dict[str, Any] = field(repr=False, default_factory=dict)
+    blocked_reason: str | None = None
+    lease_held: bool = True
+
+    # --- entries --------------------------------------------------------------------------
+    def refuse(self, pair: str, reason: str, detail: str | None = None) -> bool:
+        self.stats.refuse(reason)
+        log = logger.debug if self.in_process else logger.info
+        log("entry refused on %s: %s", pair, detail or reason)
+        return False
+
+    def stake_for(
+        self, pair: str, proposed: float, max_stake: float, positions: list[Position]
+    ) -> float:
+        limits = self.guard.limits
+        room = self.guard.max_entry_stake(positions, pair)
+        return max(0.0, min(proposed, max_stake, limits.stake_per_trade, room))
+
+    # --- lease and live safety --------------------------------------------------------------
+    def renew_lease(self) -> None:
+        if self.client is None or self.in_process:
+            return
+        account = self.options.account or self.bot_id
+        status = self.client.acquire_lease(account, self.bot_id)
+        if status.held != self.lease_held:
+            (logger.info if status.held else logger.error)(
+                "sub-account lease %s: %s", "held" if status.held else "NOT held", status.reason
+            )
+        self.lease_held = status.held
+
+    def live_preflight(self) -> str | None:
+        from context_service.kucoin.preflight import live_problem
+
+        return live_problem(self.config, self.settings)
+
+    def rebuild_daily_ledger(self, trades: list[Any]) -> None:
+        """After a restart: today's entries and realized PnL from Freqtrade's trade database."""
+        today = datetime.now(UTC).date()
+        for trade in trades:
+            opened = getattr(trade, "open_date_utc", None)
+            if opened and opened.date() == today:
+                self.daily.record_entry(opened)
+            closed = getattr(trade, "close_date_utc", None)
+            if closed and closed.date() == today and not trade.is_open:
+                self.daily.record_realized(closed, float(trade.close_profit_abs or 0.0))
+
+    # --- trade memory -------------------------------------------------------------------------
+    def _write(self, event: Any) -> None:
+        if self.client is None:
+            return
+        if self.client.record_trade_event(event):
+            self.stats.memory_events += 1
+        else:
+            self.stats.memory_failures += 1
+
+    def record_fill(self, trade, order, when: datetime, kind: str, verdict) -> None:
+        from context_service.memory.models import TradeEvent
+
+        price, amount = float(order.safe_price), float(order.safe_filled)
+        fee_rate = trade.fee_open if kind == "entry_fill" else trade.fee_close
+        self._write(
+            TradeEvent(
+                bot_id=self.bot_id,
+                trade_id=trade.id,
+                order_id=str(order.order_id or order.id),
+                event=kind,
+                pair=trade.pair,
+                side="buy" if kind == "entry_fill" else "sell",
+                time=when,
+                price=price,
+                amount=amount,
+                stake=price * amount,
+                fee_quote=price * amount * float(fee_rate or 0.0),
+                open_time=trade.open_date_utc,
+                **_verdict_fields(verdict),
+            )
+        )
+
+    def record_close(self, trade, order, when: datetime, realized: float, verdict) -> None:
+        from context_service.memory.models import TradeEvent
+
+        entry_cost = sum(
+            float(o.safe_filled) * float(o.safe_price)
+            for o in trade.orders
+            if o.ft_order_side == trade.entry_side
+        )
+        exit_value = float(order.safe_filled) * float(order.safe_price)
+        fees = entry_cost * float(trade.fee_open or 0) + exit_value * float(trade.fee_close or 0)
+        self._write(
+            TradeEvent(
+                bot_id=self.bot_id,
+                trade_id=trade.id,
+                order_id="close",
+                event="trade_closed",
+                pair=trade.pair,
+                side="sell",
+                time=when,
+                price=float(order.safe_price),
+                amount=float(order.safe_filled),
+                stake=entry_cost,
+                fee_quote=fees,
+                realized_profit=realized,
+                open_time=trade.open_date_utc,
+                close_time=when,
+                exit_reason=(trade.exit_reason or order.ft_order_tag or None),
+                **_verdict_fields(verdict),
+            )
+        )
+
+
+def _verdict_fields(verdict) -> dict[str, Any]:
+    if verdict is None:
+        return {}
+    return {
+        "verdict_id": verdict.verdict_id,
+        "manifest_id": verdict.manifest_id,
+        "context_hash": verdict.context_hash,
+        "confidence": verdict.confidence,
+    }
+
+
+def _in_process_client(settings: Settings, options: StrategyOptions, bot_id: str) -> ContextClient:
+    from context_service.client.inprocess import InProcessContextClient
+    from context_service.memory.connection import connect
+    from context_service.service import ContextService
+
+    if options.provider:
+        settings = settings.model_copy(update={"verdict_provider": options.provider})
+    record = settings.backtest_memory if options.record_memory is None else options.record_memory
+    redis = connect(settings)
+    keyspace = Keyspace(prefix=options.key_prefix)
+    if record:
+        wipe_backtest_memory(redis, keyspace, bot_id)
+    llm = None
+    if settings.verdict_provider in ("llm", "replay") and settings.llm_enabled:
+        from context_service.llm.client import LLMClient
+
+        llm = LLMClient.from_settings(settings)
+    service = ContextService(settings, redis, keyspace=keyspace, llm=llm, evidence_store="memory")
+    return InProcessContextClient(service, record_memory=record)
+
+
+def wipe_backtest_memory(redis, keyspace: Keyspace, bot_id: str) -> int:
+    """A backtest starts from an empty memory: an earlier run's trades would be future data."""
+    if not bot_id.startswith(BACKTEST_ID_PREFIX):
+        raise ConfigProblem(
+            f"in-process runs write trade memory under their own bot id; {bot_id!r} must start "
+            f"with {BACKTEST_ID_PREFIX!r} so a backtest never touches a live bot's memory"
+        )
+    keys = list(redis.scan_iter(match=keyspace.bot(bot_id).pattern, count=1000))
+    if keys:
+        redis.delete(*keys)
+    return len(keys)
+
+
+def build_strategy_context(
+    config: dict[str, Any],
+    *,
+    in_process: bool,
+    settings: Settings | None = None,
+    client: ContextClient | None = None,
+) -> StrategyContext:
+    """Validate the config and build the context; ``client`` overrides the transport (tests)."""
+    settings = settings or get_settings()
+    options = read_options(config)
+    limits = budget_limits(config, options)
+    default_id = settings.backtest_bot_id if in_process else settings.bot_id
+    bot_id = validate_bot_id(options.bot_id or default_id)
+    stats = register(GatingStats(bot_id=bot_id, gating=options.gating))
+    if client is None and (options.gating or not in_process):
+        if in_process:
+            client = _in_process_client(settings, options, bot_id)
+        else:
+            from context_service.client.http import HttpContextClient
+
+            token = settings.api_token.get_secret_value() if settings.api_token else None
+            client = HttpContextClient(
+                settings.sidecar_url, token=token, timeout_s=settings.sidecar_timeout_s
+            )
+    min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
+    gate = (
+        VerdictGate(client, bot_id, min_conf, stats)
+        if options.gating and client is not None
+        else None
+    )
+    return StrategyContext(
+        options=options,
+        settings=settings,
+        bot_id=bot_id,
+        client=client,
+        gate=gate,
+        guard=BudgetGuard(limits),
+        daily=DailyRiskLedger(DailyLimits(options.max_entries_per_day, options.max_daily_loss)),
+        stats=stats,
+        in_process=in_process,
+        config=config,
+    )

@@ -1,0 +1,118 @@
+"""The verdict gate: fetch verdicts ahead of time, answer entry/exit questions from the cache.
+
+The strategy calls :meth:`VerdictGate.fetch` in ``bot_loop_start`` for the pairs whose last
+closed candle is a candidate, and asks :meth:`entry_allowed` / :meth:`exit_wanted` in its
+callbacks. Those two never call the engine: they only read the cache, so callbacks stay fast
+and exits never wait for the sidecar. A verdict counts only for the exact pair and candle it
+was asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from context_service.client.base import ContextClient, ContextUnavailable
+from context_service.client.stats import GatingStats
+from context_service.verdicts.models import (
+    Action,
+    OpenPosition,
+    TASnapshot,
+    Verdict,
+    VerdictRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+Candidate = Literal["entry", "exit"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateAnswer:
+    allowed: bool
+    reason: str
+    verdict: Verdict | None = None
+
+
+@dataclass
+class VerdictGate:
+    client: ContextClient
+    bot_id: str
+    min_confidence: float
+    stats: GatingStats = field(default_factory=GatingStats)
+    _cache: dict[tuple[str, Candidate], Verdict] = field(default_factory=dict)
+    _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
+
+    def fetch(
+        self,
+        snapshot: TASnapshot,
+        *,
+        as_of: datetime,
+        candidate: Candidate = "entry",
+        position: OpenPosition | None = None,
+    ) -> Verdict | None:
+        """Ask the engine about ``snapshot``'s candle; remember the verdict or the failure."""
+        key = (snapshot.pair, candidate)
+        cached = self._cache.get(key)
+        if cached is not None and cached.candle_time == snapshot.candle_time:
+            return cached
+        started = time.perf_counter()
+        try:
+            request = VerdictRequest(
+                bot_id=self.bot_id,
+                pair=snapshot.pair,
+                candle_time=snapshot.candle_time,
+                candidate=candidate,
+                snapshot=snapshot,
+                position=position,
+                as_of=as_of,
+            )
+            verdict = self.client.decide(request)
+        except ContextUnavailable as exc:
+            self._fail(key, snapshot.candle_time, f"engine unavailable: {exc}")
+            return None
+        except Exception as exc:  # a bug must fail closed too, never crash the bot loop
+            self._fail(key, snapshot.candle_time, f"error: {type(exc).__name__}: {exc}")
+            return None
+        if verdict.candle_time != snapshot.candle_time or verdict.candidate != candidate:
+            self._fail(key, snapshot.candle_time, "verdict does not answer the request")
+            return None
+        self.stats.record_verdict(verdict, time.perf_counter() - started)
+        self._cache[key] = verdict
+        self._failures.pop(key, None)
+        return verdict
+
+    def _fail(self, key: tuple[str, Candidate], candle: datetime, reason: str) -> None:
+        self.stats.unavailable += 1
+        self._cache.pop(key, None)
+        self._failures[key] = (candle, reason)
+        logger.warning("no verdict for %s %s at %s: %s", key[0], key[1], candle, reason)
+
+    def entry_allowed(self, pair: str, signal_candle: datetime) -> GateAnswer:
+        """Fail closed: only a fresh ``buy`` at or above ``min_confidence`` passes."""
+        verdict = self._cache.get((pair, "entry"))
+        if verdict is None or verdict.candle_time != signal_candle:
+            failure = self._failures.get((pair, "entry"))
+            if failure and failure[0] == signal_candle:
+                return GateAnswer(False, "engine unavailable")
+            return GateAnswer(False, "no verdict for this candle")
+        if verdict.action != Action.buy:
+            return GateAnswer(False, f"verdict {verdict.action}", verdict)
+        if verdict.confidence < self.min_confidence:
+            return GateAnswer(False, "confidence below minimum", verdict)
+        return GateAnswer(True, "buy verdict", verdict)
+
+    def exit_wanted(self, pair: str, signal_candle: datetime) -> Verdict | None:
+        """A ``sell`` verdict at or above ``min_confidence`` for this candle, else None."""
+        verdict = self._cache.get((pair, "exit"))
+        if (
+            verdict is not None
+            and verdict.candle_time == signal_candle
+            and verdict.action == Action.sell
+            and verdict.confidence >= self.min_confidence
+        ):
+            return verdict
+        return None

@@ -1,0 +1,107 @@
+"""The sidecar over HTTP (dry-run and live): httpx, short timeouts, strict response checks."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError
+
+from context_service.client.base import ContextUnavailable, LeaseStatus
+from context_service.verdicts.models import Verdict, VerdictRequest
+
+if TYPE_CHECKING:
+    from context_service.memory.models import TradeEvent
+
+logger = logging.getLogger(__name__)
+
+
+def _timeout(total_s: float) -> httpx.Timeout:
+    # Connecting to a local sidecar is instant when it is up; do not wait long when it is not.
+    return httpx.Timeout(total_s, connect=min(0.5, total_s))
+
+
+class HttpContextClient:
+    """Calls ``POST /v1/verdicts``, ``/v1/trades/events`` and ``/v1/leases/{account}``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=_timeout(timeout_s),
+            transport=transport,
+        )
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return self._http.post(path, json=body)
+        except httpx.TimeoutException as exc:
+            raise ContextUnavailable(f"sidecar timeout on {path}") from exc
+        except httpx.HTTPError as exc:
+            raise ContextUnavailable(f"sidecar unreachable on {path}: {exc}") from exc
+
+    def decide(self, request: VerdictRequest) -> Verdict:
+        response = self._post("/v1/verdicts", request.model_dump(mode="json"))
+        if response.status_code != 200:
+            raise ContextUnavailable(
+                f"sidecar answered HTTP {response.status_code} on /v1/verdicts: "
+                f"{response.text[:200]}"
+            )
+        try:
+            verdict = Verdict.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ContextUnavailable(f"malformed verdict from sidecar: {exc}") from exc
+        if verdict.pair != request.pair or verdict.bot_id != request.bot_id:
+            raise ContextUnavailable(
+                f"verdict for {verdict.bot_id}/{verdict.pair} answers {request.bot_id}/"
+                f"{request.pair}"
+            )
+        return verdict
+
+    def record_trade_event(self, event: TradeEvent) -> bool:
+        try:
+            response = self._post("/v1/trades/events", event.model_dump(mode="json"))
+        except ContextUnavailable as exc:
+            logger.warning("trade event %s not recorded: %s", event.event, exc)
+            return False
+        if response.status_code not in (200, 201, 202):
+            logger.warning(
+                "trade event %s refused: HTTP %s %s",
+                event.event,
+                response.status_code,
+                response.text[:200],
+            )
+            return False
+        return True
+
+    def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:
+        try:
+            response = self._post(f"/v1/leases/{account}", {"holder": holder, "ttl_s": ttl_s})
+        except ContextUnavailable as exc:
+            return LeaseStatus(False, None, f"lease not confirmed: {exc}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if response.status_code == 200 and body.get("held") is True:
+            return LeaseStatus(True, holder, "lease held")
+        if response.status_code == 409:
+            other = body.get("holder")
+            return LeaseStatus(False, other, f"sub-account {account} is leased by {other!r}")
+        return LeaseStatus(
+            False, None, f"lease not confirmed: HTTP {response.status_code} {response.text[:200]}"
+        )
+
+    def close(self) -> None:
+        self._http.close()

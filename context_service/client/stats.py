@@ -1,0 +1,88 @@
+"""What the gating did during a run: verdicts by source, refusals by reason, tokens and cost.
+
+The strategy owns one :class:`GatingStats`; the backtest command reads the last one registered
+(the strategy runs in the same process) to print its summary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from context_service.verdicts.models import Verdict
+
+
+@dataclass
+class GatingStats:
+    bot_id: str = ""
+    gating: bool = True
+    verdicts_by_source: Counter[str] = field(default_factory=Counter)
+    verdicts_by_action: Counter[str] = field(default_factory=Counter)
+    fallback_reasons: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    entries_confirmed: int = 0
+    verdict_exits: int = 0
+    unavailable: int = 0
+    context_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    decide_seconds: float = 0.0
+    memory_events: int = 0
+    memory_failures: int = 0
+
+    @property
+    def decisions(self) -> int:
+        return sum(self.verdicts_by_source.values())
+
+    def record_verdict(self, verdict: Verdict, seconds: float) -> None:
+        self.verdicts_by_source[str(verdict.source)] += 1
+        self.verdicts_by_action[f"{verdict.candidate}:{verdict.action}"] += 1
+        if verdict.fallback_reason:
+            self.fallback_reasons[verdict.fallback_reason[:80]] += 1
+        self.context_tokens += verdict.context_tokens
+        self.prompt_tokens += verdict.prompt_tokens
+        self.completion_tokens += verdict.completion_tokens
+        self.cost_usd += verdict.cost_usd
+        self.decide_seconds += seconds
+
+    def refuse(self, reason: str) -> None:
+        self.refused[reason] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        decisions = self.decisions
+        return {
+            "bot_id": self.bot_id,
+            "gating": self.gating,
+            "decisions": decisions,
+            "verdicts_by_source": dict(self.verdicts_by_source),
+            "verdicts_by_action": dict(self.verdicts_by_action),
+            "fallback_reasons": dict(self.fallback_reasons),
+            "entries_confirmed": self.entries_confirmed,
+            "entries_refused": dict(self.refused),
+            "verdict_exits": self.verdict_exits,
+            "engine_unavailable": self.unavailable,
+            "context_tokens_total": self.context_tokens,
+            "context_tokens_per_decision": (self.context_tokens / decisions) if decisions else 0.0,
+            "llm_prompt_tokens": self.prompt_tokens,
+            "llm_completion_tokens": self.completion_tokens,
+            "llm_cost_usd": round(self.cost_usd, 6),
+            "decide_ms_per_decision": (1000 * self.decide_seconds / decisions) if decisions else 0,
+            "memory_events_written": self.memory_events,
+            "memory_write_failures": self.memory_failures,
+        }
+
+
+_last: GatingStats | None = None
+
+
+def register(stats: GatingStats) -> GatingStats:
+    """Make ``stats`` the run's stats (called by the strategy when it starts)."""
+    global _last
+    _last = stats
+    return stats
+
+
+def last_registered() -> GatingStats | None:
+    return _last
