@@ -70,6 +70,10 @@ class BotKeys:
     def objects_undated(self) -> str:  # set: ids without observed_at
         return self.key("objects", "undated")
 
+    @property
+    def objects_version(self) -> str:  # counter: bumped by every evidence write (read caches)
+        return self.key("objects", "version")
+
     # trade memory
     @property
     def trade_events(self) -> str:  # hash: "trade_id:order_id:event" -> JSON

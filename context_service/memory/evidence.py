@@ -8,13 +8,20 @@ Layout (all keys of the bot, built by :class:`~context_service.keys.BotKeys`):
 * ``objects:expiry``    zset   object id -> when it expires: the earlier of ``valid_until`` and
   the lane TTL deadline (``observed_at``, else the time it was stored, plus the lane's TTL)
 
-An as-of query is one ZRANGEBYSCORE on ``objects:observed`` plus HMGETs in chunks; parsed
-objects are cached by their stored JSON, so repeated syntheses over 5k objects skip validation.
+* ``objects:version``   counter bumped in the same MULTI/EXEC as every write
+
+Reads keep a snapshot of all parsed objects, sorted by ``observed_at``, tagged with the version
+it was read at. ``visible()`` costs one GET of the version while nothing changed (then a bisect
+and a filter in process); after a write it reloads the hash in one atomic read, re-parsing only
+objects whose JSON changed. Several sidecar processes stay consistent because the version lives
+in Redis.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
@@ -32,6 +39,16 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """Every object of the bot as of one store version."""
+
+    version: str | None
+    dated: list[KnowledgeObject]  # sorted by observed_at
+    epochs: list[float]  # observed_at of ``dated``, for bisect
+    undated: list[KnowledgeObject]
+
+
 class RedisKnowledgeStore:
     """Implements :class:`~context_service.engine.store.KnowledgeStore` on one bot's keys.
 
@@ -46,6 +63,7 @@ class RedisKnowledgeStore:
         self._keys = keys
         self._ttl_hours = dict(ttl_hours or {})
         self._cache: dict[str, tuple[str, KnowledgeObject]] = {}
+        self._snapshot: _Snapshot | None = None
 
     # -- helpers -------------------------------------------------------------------------
     def _parse(self, object_id: str, raw: str | bytes) -> KnowledgeObject:
@@ -120,9 +138,11 @@ class RedisKnowledgeStore:
             pipe.multi()
             for merged in merged_all:
                 self._write(pipe, merged, moment)
+            pipe.incr(self._keys.objects_version)
             stored.extend(merged_all)
 
-        self._client.transaction(write, self._keys.objects)
+        results = self._client.transaction(write, self._keys.objects)
+        self._apply_own_write(int(results[-1]), stored, [])
         return stored
 
     def get(self, object_id: str) -> KnowledgeObject | None:
@@ -141,28 +161,75 @@ class RedisKnowledgeStore:
         pipe.zrem(keys.objects_by_observed, *ids)
         pipe.zrem(keys.objects_by_expiry, *ids)
         pipe.srem(keys.objects_undated, *ids)
-        removed = int(pipe.execute()[0])
+        pipe.incr(keys.objects_version)
+        results = pipe.execute()
         for object_id in ids:
             self._cache.pop(object_id, None)
-        return removed
+        self._apply_own_write(int(results[-1]), [], ids)
+        return int(results[0])
 
     def visible(
         self, as_of: datetime | None, now: datetime | None = None
     ) -> Iterator[KnowledgeObject]:
         """Objects a decision at ``as_of`` may see; undated ones only when ``as_of`` is None."""
         moment = now or utcnow()
+        snapshot = self._current()
         if as_of is None:
-            candidates: Iterable[KnowledgeObject] = self.all()
+            candidates: Iterable[KnowledgeObject] = [*snapshot.dated, *snapshot.undated]
         else:
-            raw_ids = self._client.zrangebyscore(
-                self._keys.objects_by_observed, "-inf", as_of.timestamp()
-            )
-            candidates = self._fetch([_text(i) for i in raw_ids])
+            candidates = snapshot.dated[: bisect_right(snapshot.epochs, as_of.timestamp())]
         return iter([o for o in candidates if o.visible_at(as_of, moment)])
 
     def all(self) -> Iterator[KnowledgeObject]:
-        items = self._client.hscan_iter(self._keys.objects, count=FETCH_CHUNK)
-        return iter([self._parse(_text(object_id), raw) for object_id, raw in items])
+        snapshot = self._current()
+        return iter([*snapshot.dated, *snapshot.undated])
+
+    def _current(self) -> _Snapshot:
+        """The read snapshot, reloaded when the version in Redis has moved."""
+        version = self._client.get(self._keys.objects_version)
+        version = None if version is None else _text(version)
+        if self._snapshot is not None and self._snapshot.version == version:
+            return self._snapshot
+        pipe = self._client.pipeline(transaction=True)
+        pipe.get(self._keys.objects_version)
+        pipe.hgetall(self._keys.objects)
+        version, items = pipe.execute()
+        objects = [self._parse(_text(object_id), raw) for object_id, raw in items.items()]
+        self._forget_missing({o.id for o in objects})
+        self._snapshot = self._build(None if version is None else _text(version), objects)
+        return self._snapshot
+
+    def _apply_own_write(
+        self, version: int, written: list[KnowledgeObject], deleted: list[str]
+    ) -> None:
+        """Patch the read snapshot with this store's own write, if no other writer came
+        between (the version moved by exactly one); otherwise the next read reloads."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.version != str(version - 1):
+            return
+        for obj in written:
+            self._cache[obj.id] = (obj.model_dump_json(), obj)
+        gone = {*deleted, *(o.id for o in written)}
+        latest = {o.id: o for o in written}  # the same id twice: the last merge wins
+        objects = [o for o in (*snapshot.dated, *snapshot.undated) if o.id not in gone]
+        self._snapshot = self._build(str(version), [*objects, *latest.values()])
+
+    @staticmethod
+    def _build(version: str | None, objects: list[KnowledgeObject]) -> _Snapshot:
+        dated = sorted(
+            (o for o in objects if o.observed_at is not None),
+            key=lambda o: (o.observed_at, o.id),
+        )
+        return _Snapshot(
+            version=version,
+            dated=dated,
+            epochs=[o.observed_at.timestamp() for o in dated],  # type: ignore[union-attr]
+            undated=sorted((o for o in objects if o.observed_at is None), key=lambda o: o.id),
+        )
+
+    def _forget_missing(self, present: set[str]) -> None:
+        for object_id in [i for i in self._cache if i not in present]:
+            del self._cache[object_id]
 
     def purge_expired(self, now: datetime | None = None) -> list[KnowledgeObject]:
         """Delete objects past ``valid_until`` or their lane TTL; returns what was deleted."""

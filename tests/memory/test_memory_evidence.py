@@ -49,6 +49,7 @@ def test_merge_semantics_match_the_in_memory_store(memory: Memory) -> None:
         object_id = rng.choice(ids)
         if rng.random() < 0.15:
             assert redis_store.delete(object_id) == reference.delete(object_id)
+            assert {o.id for o in redis_store.all()} == {o.id for o in reference.all()}
             continue
         fields: dict = {"tags": {rng.choice("abc"): str(step)}}
         if rng.random() < 0.5:
@@ -63,6 +64,10 @@ def test_merge_semantics_match_the_in_memory_store(memory: Memory) -> None:
             **fields,
         )
         assert redis_store.upsert(obj, now) == reference.upsert(obj, now)
+        # reads after each write go through the patched read snapshot
+        assert {o.id: o for o in redis_store.visible(None, now=T0)} == {
+            o.id: o for o in reference.visible(None, now=T0)
+        }
     for as_of in (None, T0 + timedelta(minutes=20), T0 + timedelta(hours=2)):
         got = sorted(o.id for o in redis_store.visible(as_of, now=T0))
         want = sorted(o.id for o in reference.visible(as_of, now=T0))
@@ -154,3 +159,21 @@ def test_visible_over_five_thousand_objects_is_complete(memory: Memory) -> None:
     expected = sum(1 for i in range(5000) if i % 600 <= 299)
     assert len(list(store.visible(T0 + timedelta(minutes=299)))) == expected
     assert len(list(store.visible(None, now=T0))) == 5000
+
+
+def test_a_second_process_sees_writes_of_the_first(memory: Memory, redis_client) -> None:
+    # Two sidecar workers: separate stores (separate read snapshots) on the same bot keys.
+    first = memory.bot("bot-a").evidence
+    second = Memory(redis_client, memory.keyspace, memory.settings).bot("bot-a").evidence
+    first.upsert(_ev("a", 0), now=T0)
+    assert [o.id for o in second.visible(T0)] == ["a"]
+    first.upsert(_ev("a", 0, summary="revised"), now=T0)
+    first.upsert(_ev("b", 1), now=T0)
+    assert [(o.id, o.summary) for o in second.visible(T0 + timedelta(minutes=1))] == [
+        ("a", "revised"),
+        ("b", "about b"),
+    ]
+    first.delete("a")
+    first.purge_expired(T0)
+    assert [o.id for o in second.all()] == ["b"]
+    assert second.get("a") is None
