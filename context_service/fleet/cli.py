@@ -1,8 +1,8 @@
-"""``python -m context_service fleet up|down|logs|ps|render|check|run-local``.
+"""``python -m context_service fleet up|down|logs|ps|render|check|pause|resume|run-local``.
 
 ``up`` validates the fleet file and env files first and prints everything that is missing, then
 regenerates the compose file and runs Docker Compose. ``--bot ID`` starts or stops one bot without
-touching the others.
+touching the others. ``pause`` is the kill switch: no new entries, open trades still managed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from context_service.fleet import runner
 from context_service.fleet.checks import check_fleet, errors
 from context_service.fleet.compose import write_fleet
+from context_service.fleet.envfiles import EnvFileError
+from context_service.fleet.killswitch import switch
 from context_service.fleet.model import Fleet, FleetFileError, load_fleet
 
 DEFAULT_FLEET_FILE = Path("bots.yaml")
@@ -37,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, default=200)
     logs.add_argument("--no-follow", action="store_true")
     sub.add_parser("ps", help="show the containers")
+    pause = sub.add_parser("pause", help="kill switch: no new entries (exits still handled)")
+    pause.add_argument("--bot", help="only this bot")
+    resume = sub.add_parser("resume", help="undo pause: the bots open trades again")
+    resume.add_argument("--bot", help="only this bot")
     local = sub.add_parser("run-local", help="without Docker: sidecar + Freqtrade dry-run")
     local.add_argument("--bot", help="which bot of the fleet file to run (default: the first)")
     return parser
@@ -97,6 +103,13 @@ def _logs(args: argparse.Namespace, fleet: Fleet) -> int:
     return _compose(args, fleet, *tail)
 
 
+def _switch(args: argparse.Namespace, fleet: Fleet) -> int:
+    results = switch(fleet, args.root, args.command, args.bot)
+    for result in results:
+        print(f"{result.bot_id:<20} {'ok ' if result.ok else 'FAILED'}  {result.message}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.root = args.root.resolve()
@@ -118,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
             for path in rendered.bot_configs.values():
                 print(f"wrote {path.relative_to(args.root)}")
             return 0
+        if args.command in ("pause", "resume"):
+            return _switch(args, fleet)
         handlers = {"up": _up, "down": _down, "logs": _logs}
         if args.command in handlers:
             return handlers[args.command](args, fleet)
         return _compose(args, fleet, "ps")
-    except (FleetFileError, runner.ComposeNotFound) as exc:
+    except (FleetFileError, EnvFileError, OSError, runner.ComposeNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

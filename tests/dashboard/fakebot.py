@@ -82,6 +82,19 @@ class FakeBot:
                 else:
                     self._send(404, {"detail": "Not Found"})
 
+            def do_POST(self) -> None:  # Freqtrade's bot-control routes
+                expected = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+                if self.headers.get("Authorization") != f"Basic {expected}":
+                    self._send(401, {"detail": "Unauthorized"})
+                elif self.path == "/api/v1/stopbuy":
+                    bot.state = "paused"
+                    self._send(200, {"status": "paused, no more entries will occur from now."})
+                elif self.path == "/api/v1/start":
+                    bot.state = "running"
+                    self._send(200, {"status": "starting trader ..."})
+                else:
+                    self._send(404, {"detail": "Not Found"})
+
             def _send(self, code: int, payload: Any) -> None:
                 body = json.dumps(payload).encode()
                 self.send_response(code)
