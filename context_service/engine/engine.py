@@ -52,6 +52,7 @@ class ContextEngine:
         self._table = CandidateTable(self._lanes)
         self._listeners: dict[str, list[Callable[[Any], None]]] = {event: [] for event in EVENTS}
         self._lock = threading.RLock()
+        self._store_token: object = None  # store's change_token() at the last reconcile
         if not self._mirror_is_complete:
             self.refresh()
 
@@ -147,20 +148,31 @@ class ContextEngine:
         return len(self._table)
 
     def refresh(self) -> None:
-        """Bring the mirror in line with the store (only changed objects are prepared)."""
+        """Bring the mirror in line with the store (only changed objects are prepared).
+
+        Stores that offer ``change_token()`` (a value that changes with every write) are not
+        even read while the token stays the same.
+        """
+        token_of = getattr(self.store, "change_token", None)
+        token = token_of() if callable(token_of) else None
         with self._lock:
+            if token is not None and token == self._store_token:
+                return
             seen: set[str] = set()
             for obj in self.store.all():
                 seen.add(obj.id)
                 mirrored = self._table.get(obj.id)
-                if (
-                    mirrored is None
-                    or mirrored.updated_at != obj.updated_at
-                    or (obj.updated_at is None and mirrored != obj)  # no version stamp: compare
-                ):
-                    self._table.put(obj)
+                # Stores that keep parsed objects hand back the same instance while it is
+                # unchanged; anything else is compared (updated_at alone can repeat).
+                if mirrored is obj:
+                    continue
+                if mirrored is not None and mirrored == obj:
+                    self._table.objects[self._table.slot_of[obj.id]] = obj  # same next time
+                    continue
+                self._table.put(obj)
             for object_id in [known for known in self._table.slot_of if known not in seen]:
                 self._table.remove(object_id)
+            self._store_token = token
 
     # -- synthesis -------------------------------------------------------------------------
     def synthesize(

@@ -46,6 +46,7 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._objects: dict[str, KnowledgeObject] = {}
+        self._version = 0  # bumped by every write; see change_token()
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -53,6 +54,7 @@ class InMemoryStore:
     def upsert(self, obj: KnowledgeObject, now: datetime | None = None) -> KnowledgeObject:
         stored = merge_upsert(self._objects.get(obj.id), obj, now)
         self._objects[obj.id] = stored
+        self._version += 1
         return stored
 
     def upsert_many(
@@ -64,6 +66,7 @@ class InMemoryStore:
         return self._objects.get(object_id)
 
     def delete(self, object_id: str) -> bool:
+        self._version += 1
         return self._objects.pop(object_id, None) is not None
 
     def visible(
@@ -80,4 +83,10 @@ class InMemoryStore:
         expired = [o for o in self._objects.values() if o.valid_until and o.valid_until <= moment]
         for obj in expired:
             del self._objects[obj.id]
+        self._version += 1
         return expired
+
+    def change_token(self) -> int:
+        """Changes whenever the contents may have changed (optional; the engine skips
+        reconciling its mirror while it stays the same)."""
+        return self._version
