@@ -45,6 +45,8 @@ from context_service.verdicts.rules import RulesPolicy
 log = logging.getLogger("context_service.service")
 
 RECENT_VERDICTS = 200
+# How long an identical snapshot is trusted to still be in the store without re-upserting it.
+SNAPSHOT_MEMO_S = 60.0
 DEFAULT_KEYSPACE = Keyspace()
 
 
@@ -129,6 +131,7 @@ class ContextService:
         self._engines: dict[str, ContextEngine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._pushed: dict[tuple[str, str], tuple[str, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ContextService:
@@ -197,7 +200,7 @@ class ContextService:
         engine = self.engine(bot_id)
         budget = request.budget_tokens or self.settings.context_budget_tokens
         with self._lock(bot_id):
-            engine.upsert(snapshot_evidence(request.snapshot), now=now)
+            self._push_snapshot(bot_id, engine, request, now)
             synthesis = engine.synthesize(budget, as_of=request.as_of, now=now)
         params = self.llm.replay_params() if self.llm else replay_params(self.settings)
         ask = _Ask(
@@ -229,6 +232,20 @@ class ContextService:
         verdict = self._verdict(ask, decision, reasons, latency_ms)
         self._record(ask, verdict, decision, chain, reasons)
         return verdict
+
+    def _push_snapshot(
+        self, bot_id: str, engine: ContextEngine, request: VerdictRequest, now: datetime
+    ) -> None:
+        """Upsert the request's TA snapshot, unless this very snapshot was pushed moments ago
+        (a repeated question about the same candle: replay hits, retries)."""
+        evidence = snapshot_evidence(request.snapshot)
+        fingerprint = f"{evidence.summary}|{evidence.observed_at}"
+        memo_key = (bot_id, evidence.id)
+        pushed = self._pushed.get(memo_key)
+        if pushed and pushed[0] == fingerprint and time.monotonic() - pushed[1] < SNAPSHOT_MEMO_S:
+            return
+        engine.upsert(evidence, now=now)
+        self._pushed[memo_key] = (fingerprint, time.monotonic())
 
     def _verdict(self, ask: _Ask, d: _Decision, reasons: list[str], latency_ms: float) -> Verdict:
         manifest = ask.synthesis.manifest
@@ -347,11 +364,13 @@ class ContextService:
                 "content_hash": manifest.content_hash,
                 "total_tokens": manifest.total_tokens,
                 "budget": manifest.budget,
-                "included": manifest.included_ids(),
             },
         }
         llm_audit = decision.audit if decision.source is VerdictSource.llm else ask.llm_audit
         if llm_audit:
+            # What the model was shown (for rules and replay the manifest id is enough: the
+            # same as-of synthesis can be re-run from the store).
+            audit["manifest"]["included"] = manifest.included_ids()
             audit["llm"] = llm_audit
         if decision.source is VerdictSource.replay:
             audit["replay"] = decision.audit
@@ -361,6 +380,9 @@ class ContextService:
         pipe = self.redis.pipeline(transaction=False)
         pipe.lpush(keys.last_verdicts, verdict.model_dump_json())
         pipe.ltrim(keys.last_verdicts, 0, RECENT_VERDICTS - 1)
+        if "llm" in chain or "replay" in chain:
+            llm_reasons = [r.split(":", 1)[1] for r in reasons if r.startswith("llm:")]
+            self.usage.record_verdict(bot_id, ask.now, verdict.source.value, llm_reasons, pipe)
         pipe.execute()
         if decision.source is VerdictSource.llm:
             self.replay.put(bot_id, ask.replay_key, verdict)
@@ -370,13 +392,6 @@ class ContextService:
                 self.adjustments.record(
                     bot_id, verdict.verdict_id, AdjustmentArgs.model_validate(adjustment), ask.now
                 )
-        if "llm" in chain or "replay" in chain:
-            self.usage.record_verdict(
-                bot_id,
-                ask.now,
-                verdict.source.value,
-                [r.split(":", 1)[1] for r in reasons if r.startswith("llm:")],
-            )
         self.metrics.verdicts.labels(verdict.source.value, verdict.action.value).inc()
         self.metrics.verdict_latency.labels(verdict.source.value).observe(verdict.latency_ms / 1000)
 

@@ -43,8 +43,14 @@ class UsageRecorder:
     def _periods(self, at: datetime) -> tuple[str, str]:
         return day_of(at), month_of(at)
 
-    def _incr(self, at: datetime, bot_id: str, counters: dict[str, int]) -> redis.client.Pipeline:
-        pipe = self.redis.pipeline(transaction=False)
+    def _incr(
+        self,
+        at: datetime,
+        bot_id: str,
+        counters: dict[str, int],
+        pipe: redis.client.Pipeline | None = None,
+    ) -> redis.client.Pipeline:
+        pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
         for period in self._periods(at):
             key = self.keyspace.ledger_usage(period)
             for metric, amount in counters.items():
@@ -83,12 +89,22 @@ class UsageRecorder:
                 pipe.expire(key, USAGE_TTL_S)
         pipe.execute()
 
-    def record_verdict(self, bot_id: str, at: datetime, source: str, reasons: list[str]) -> None:
-        """Count a verdict by source and each fallback reason met on the way."""
+    def record_verdict(
+        self,
+        bot_id: str,
+        at: datetime,
+        source: str,
+        reasons: list[str],
+        pipe: redis.client.Pipeline | None = None,
+    ) -> None:
+        """Count a verdict by source and each fallback reason met on the way. With ``pipe``
+        the commands join the caller's pipeline (the caller executes it)."""
         counters = {f"verdicts:{source}": 1}
         for reason in reasons:
             counters[f"fallback:{reason}"] = counters.get(f"fallback:{reason}", 0) + 1
-        self._incr(at, bot_id, counters).execute()
+        own = self._incr(at, bot_id, counters, pipe)
+        if pipe is None:
+            own.execute()
 
     # --- reporting -----------------------------------------------------------------------
     def report(self, at: datetime, bot_id: str | None = None) -> dict[str, Any]:

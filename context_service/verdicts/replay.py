@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
@@ -59,18 +61,41 @@ def _text(value: str | bytes) -> str:
 
 
 class ReplayCache:
-    """Per-bot verdict cache in Redis (``BotKeys.verdict_cache``)."""
+    """Per-bot verdict cache in Redis (``BotKeys.verdict_cache``), fronted by a small
+    in-process LRU: an entry never changes meaning (its key hashes everything that shaped it),
+    so hits need no Redis round trip."""
 
-    def __init__(self, redis_client: redis.Redis, keyspace: Keyspace) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, keyspace: Keyspace, local_entries: int = 10_000
+    ) -> None:
         self.redis = redis_client
         self.keyspace = keyspace
+        self._local: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
+        self._local_entries = local_entries
+        self._lock = threading.Lock()
+
+    def _remember(self, bot_id: str, key: str, verdict: Verdict) -> None:
+        with self._lock:
+            self._local[(bot_id, key)] = verdict
+            self._local.move_to_end((bot_id, key))
+            while len(self._local) > self._local_entries:
+                self._local.popitem(last=False)
 
     def get(self, bot_id: str, key: str) -> Verdict | None:
+        with self._lock:
+            hit = self._local.get((bot_id, key))
+        if hit is not None:
+            return hit
         raw = self.redis.hget(self.keyspace.bot(bot_id).verdict_cache, key)
-        return None if raw is None else Verdict.model_validate_json(raw)
+        if raw is None:
+            return None
+        verdict = Verdict.model_validate_json(raw)
+        self._remember(bot_id, key, verdict)
+        return verdict
 
     def put(self, bot_id: str, key: str, verdict: Verdict) -> None:
         self.redis.hset(self.keyspace.bot(bot_id).verdict_cache, key, verdict.model_dump_json())
+        self._remember(bot_id, key, verdict)
 
     def __contains__(self, item: tuple[str, str]) -> bool:
         bot_id, key = item

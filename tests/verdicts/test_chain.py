@@ -50,9 +50,10 @@ def test_as_of_context_never_contains_later_evidence(make_service) -> None:
     service.decide(make_request(10, pair="SOL/USDT", as_of=True))  # a later candle
 
     earlier = service.decide(make_request(1, as_of=True))
+    audited = service.memory.bot("bot-1").audit.query(kind="verdict")[-1].payload["manifest"]
+    assert audited["manifest_id"] == earlier.manifest_id
 
-    entries = service.memory.bot("bot-1").audit.query(kind="verdict")
-    seen = entries[-1].payload["manifest"]["included"]
+    seen = service.synthesize("bot-1", as_of=earlier.candle_time).manifest.included_ids()
     assert "ta:ETH/USDT:1h" in seen and "ta:BTC/USDT:1h" in seen
     assert "ta:SOL/USDT:1h" not in seen  # observed 9 hours after this decision's as_of
     assert earlier.source == "rules"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +21,11 @@ class ContextRequest(BaseModel):
     as_of: AwareDatetime | None = Field(
         default=None, description="Point in time: only what was known then (backtests, audits)."
     )
+    manifest_entries: Literal["all", "included", "none"] = Field(
+        default="included",
+        description="Which manifest entries to return: every candidate with its score and drop "
+        "reason (large for big stores), only the included ones, or none (lane totals only).",
+    )
 
     _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
 
@@ -34,4 +39,10 @@ class ContextResponse(BaseModel):
 def synthesize(body: ContextRequest, service: Service) -> ContextResponse:
     """Synthesize the working memory within the token budget, as of a time if given."""
     synthesis = service.synthesize(body.bot_id, body.budget_tokens, body.as_of)
-    return ContextResponse(text=synthesis.text, manifest=synthesis.manifest.model_dump(mode="json"))
+    manifest = synthesis.manifest.model_dump(mode="json", exclude={"entries"})
+    if body.manifest_entries != "none":
+        entries = synthesis.manifest.entries
+        if body.manifest_entries == "included":
+            entries = [e for e in entries if e.outcome == "included"]
+        manifest["entries"] = [e.model_dump(mode="json") for e in entries]
+    return ContextResponse(text=synthesis.text, manifest=manifest)
