@@ -185,6 +185,28 @@ def run(trades: int, objects: int, repeat: int) -> dict:
             lambda: list(bot.evidence.visible(None, now=T0)), repeat
         )
         figures["visible_objects_seen"] = len(seen)  # type: ignore[arg-type]
+        snapshot_ta = Evidence(
+            id="ta:BTC/USDT",
+            summary="BTC/USDT 1h: RSI 41, close under EMA50, ATR 1.9%",
+            tags={"category": "market-data", "pair": "BTC/USDT"},
+            provenance={"source": "strategy"},
+            observed_at=as_of,
+        )
+        figures["upsert_then_visible_ms"], _ = _timed(
+            lambda: (
+                bot.evidence.upsert(snapshot_ta, now=as_of),
+                list(bot.evidence.visible(as_of)),
+            ),
+            repeat,
+        )
+        other_writer = type(bot.evidence)(client, keys, settings.evidence_ttl_hours)
+        figures["visible_after_foreign_write_ms"], _ = _timed(
+            lambda: (
+                other_writer.upsert(snapshot_ta, now=as_of),
+                list(bot.evidence.visible(as_of)),
+            ),
+            repeat,
+        )
     finally:
         doomed = list(client.scan_iter(match=keyspace.pattern, count=1000))
         for start in range(0, len(doomed), 500):
@@ -209,6 +231,8 @@ ROWS = [
     ("visible_as_of_cold_ms", "visible(as_of), cold parse cache", "{:.1f} ms"),
     ("visible_as_of_warm_ms", "visible(as_of), warm cache", "{:.1f} ms"),
     ("visible_live_warm_ms", "visible(None) live, warm cache", "{:.1f} ms"),
+    ("upsert_then_visible_ms", "upsert 1 + visible(as_of), same store", "{:.1f} ms"),
+    ("visible_after_foreign_write_ms", "upsert 1 elsewhere + visible(as_of)", "{:.1f} ms"),
 ]
 
 

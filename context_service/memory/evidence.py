@@ -19,7 +19,7 @@ in Redis.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +33,7 @@ from .lanes import lane_of
 
 FETCH_CHUNK = 1000
 CACHE_LIMIT = 50_000
+PATCH_LIMIT = 64
 
 
 def _text(value: str | bytes) -> str:
@@ -46,7 +47,8 @@ class _Snapshot:
     version: str | None
     dated: list[KnowledgeObject]  # sorted by observed_at
     epochs: list[float]  # observed_at of ``dated``, for bisect
-    undated: list[KnowledgeObject]
+    undated: list[KnowledgeObject]  # sorted by id
+    by_id: dict[str, KnowledgeObject]
 
 
 class RedisKnowledgeStore:
@@ -207,12 +209,40 @@ class RedisKnowledgeStore:
         snapshot = self._snapshot
         if snapshot is None or snapshot.version != str(version - 1):
             return
-        for obj in written:
-            self._cache[obj.id] = (obj.model_dump_json(), obj)
-        gone = {*deleted, *(o.id for o in written)}
         latest = {o.id: o for o in written}  # the same id twice: the last merge wins
-        objects = [o for o in (*snapshot.dated, *snapshot.undated) if o.id not in gone]
-        self._snapshot = self._build(str(version), [*objects, *latest.values()])
+        gone = {*deleted, *latest}
+        for obj in latest.values():
+            self._cache[obj.id] = (obj.model_dump_json(), obj)
+        if len(latest) > PATCH_LIMIT:  # a big batch: re-sorting is cheaper than inserting
+            kept = [o for o in (*snapshot.dated, *snapshot.undated) if o.id not in gone]
+            self._snapshot = self._build(str(version), [*kept, *latest.values()])
+            return
+        # Few objects change per write: remove and insert in place rather than re-sort.
+        dated, epochs = list(snapshot.dated), list(snapshot.epochs)
+        undated, by_id = list(snapshot.undated), dict(snapshot.by_id)
+        for object_id in gone:
+            old = by_id.pop(object_id, None)
+            if old is None:
+                continue
+            if old.observed_at is None:
+                undated = [o for o in undated if o.id != object_id]
+                continue
+            at = bisect_left(epochs, old.observed_at.timestamp())
+            while dated[at].id != object_id:
+                at += 1
+            del dated[at], epochs[at]
+        for obj in latest.values():
+            by_id[obj.id] = obj
+            if obj.observed_at is None:
+                insort(undated, obj, key=lambda o: o.id)
+                continue
+            epoch = obj.observed_at.timestamp()
+            at = bisect_right(epochs, epoch)
+            while at > 0 and epochs[at - 1] == epoch and dated[at - 1].id > obj.id:
+                at -= 1  # ties are ordered by id, as in _build
+            dated.insert(at, obj)
+            epochs.insert(at, epoch)
+        self._snapshot = _Snapshot(str(version), dated, epochs, undated, by_id)
 
     @staticmethod
     def _build(version: str | None, objects: list[KnowledgeObject]) -> _Snapshot:
@@ -225,6 +255,7 @@ class RedisKnowledgeStore:
             dated=dated,
             epochs=[o.observed_at.timestamp() for o in dated],  # type: ignore[union-attr]
             undated=sorted((o for o in objects if o.observed_at is None), key=lambda o: o.id),
+            by_id={o.id: o for o in objects},
         )
 
     def _forget_missing(self, present: set[str]) -> None:

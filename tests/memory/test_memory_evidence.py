@@ -177,3 +177,21 @@ def test_a_second_process_sees_writes_of_the_first(memory: Memory, redis_client)
     first.purge_expired(T0)
     assert [o.id for o in second.all()] == ["b"]
     assert second.get("a") is None
+
+
+def test_patched_snapshot_equals_a_fresh_read(memory: Memory, redis_client) -> None:
+    rng = random.Random(5)
+    store = memory.bot("bot-a").evidence
+    list(store.all())  # start a read snapshot, so every write below patches it
+    for step in range(40):
+        size = rng.choice([1, 2, 3, 100])  # 100: above the in-place patch limit
+        batch = [
+            _ev(f"o-{rng.randint(0, 150)}", rng.choice([None, 0, 1, 2, 3]), summary=f"s{step}")
+            for _ in range(size)
+        ]
+        store.upsert_many(batch, now=T0)
+        for _ in range(rng.randint(0, 3)):
+            store.delete(f"o-{rng.randint(0, 150)}")
+        fresh = Memory(redis_client, memory.keyspace, memory.settings).bot("bot-a").evidence
+        for as_of in (None, T0 + timedelta(minutes=1)):
+            assert list(store.visible(as_of, now=T0)) == list(fresh.visible(as_of, now=T0))
