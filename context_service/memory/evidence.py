@@ -11,10 +11,11 @@ Layout (all keys of the bot, built by :class:`~context_service.keys.BotKeys`):
 * ``objects:version``   counter bumped in the same MULTI/EXEC as every write
 
 Reads keep a snapshot of all parsed objects, sorted by ``observed_at``, tagged with the version
-it was read at. ``visible()`` costs one GET of the version while nothing changed (then a bisect
-and a filter in process); after a write it reloads the hash in one atomic read, re-parsing only
-objects whose JSON changed. Several sidecar processes stay consistent because the version lives
-in Redis.
+it was read at. ``visible()`` costs one GET of the version while nothing changed, then a bisect
+and a filter in process. This store's own writes patch the snapshot in place (when the version
+moved by exactly one); a write by another process makes the next read reload the hash in one
+atomic read, re-parsing only objects whose JSON changed. ``ids_as_of()`` answers from the
+``objects:observed`` index on the server without loading anything.
 """
 
 from __future__ import annotations
@@ -181,6 +182,13 @@ class RedisKnowledgeStore:
         else:
             candidates = snapshot.dated[: bisect_right(snapshot.epochs, as_of.timestamp())]
         return iter([o for o in candidates if o.visible_at(as_of, moment)])
+
+    def ids_as_of(self, as_of: datetime) -> list[str]:
+        """Ids of objects observed at or before ``as_of`` (server-side, no parsing)."""
+        raw_ids = self._client.zrangebyscore(
+            self._keys.objects_by_observed, "-inf", as_of.timestamp()
+        )
+        return [_text(i) for i in raw_ids]
 
     def all(self) -> Iterator[KnowledgeObject]:
         snapshot = self._current()

@@ -195,3 +195,10 @@ def test_patched_snapshot_equals_a_fresh_read(memory: Memory, redis_client) -> N
         fresh = Memory(redis_client, memory.keyspace, memory.settings).bot("bot-a").evidence
         for as_of in (None, T0 + timedelta(minutes=1)):
             assert list(store.visible(as_of, now=T0)) == list(fresh.visible(as_of, now=T0))
+
+
+def test_ids_as_of_uses_the_server_index(memory: Memory) -> None:
+    store = memory.bot("bot-a").evidence
+    store.upsert_many([_ev("a", 0), _ev("b", 10), _ev("c", None)], now=T0)
+    assert store.ids_as_of(T0 + timedelta(minutes=5)) == ["a"]
+    assert store.ids_as_of(T0 + timedelta(minutes=10)) == ["a", "b"]
