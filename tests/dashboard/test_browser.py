@@ -7,17 +7,14 @@ the test is skipped with that reason. A screenshot is left in tests/artifacts/da
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from deploy.live import serve
 
 from context_service.api.app import create_app
 from dashboard.conftest import TOKEN
@@ -46,38 +43,16 @@ def _chromium() -> str:
     pytest.skip("no Chromium installed: run scripts/ensure-chromium.sh (Debian package chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_url(seeded_service) -> Iterator[str]:
     """The real sidecar app served by uvicorn on a loopback port."""
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(service=seeded_service), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    # First poll of the bots before the browser looks (the monitor thread also polls).
-    seeded = httpx.get(
-        f"{url}/v1/dashboard/state", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
-    )
-    assert seeded.status_code == 200
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(service=seeded_service)) as url:
+        # First poll of the bots before the browser looks (the monitor thread also polls).
+        seeded = httpx.get(
+            f"{url}/v1/dashboard/state", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
+        )
+        assert seeded.status_code == 200
+        yield url
 
 
 class _Text(HTMLParser):
