@@ -194,7 +194,9 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, memory: Memory) -> str:
     if args.command == "retention":
         return json.dumps(memory.apply_retention(), indent=2, sort_keys=True)
-    bot: BotMemory = memory.bot(_bot_id(args.bot))
+    # Reading never registers a bot; --refresh writes insights, so it does.
+    writes = args.command == "insights" and args.refresh
+    bot: BotMemory = memory.bot(_bot_id(args.bot), register=writes)
     if args.command == "audit":
         if args.window <= 0 or args.limit < 1:
             raise UsageError("--window must be positive and --limit at least 1")

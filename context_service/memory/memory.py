@@ -89,11 +89,14 @@ class Memory:
         self.settings = settings or get_settings()
         self._bots: dict[str, BotMemory] = {}
 
-    def bot(self, bot_id: str) -> BotMemory:
-        """The memory of ``bot_id`` (validated; registered in the set of known bots)."""
+    def bot(self, bot_id: str, register: bool = True) -> BotMemory:
+        """The memory of ``bot_id`` (validated). ``register`` adds it to the known bots that
+        retention walks; read-only tools pass False so a typo does not create a bot."""
         found = self._bots.get(bot_id)
         if found is None:
             found = BotMemory(self.client, self.keyspace, bot_id, self.settings)
+            if not register:
+                return found
             self.client.sadd(self.keyspace.bots, found.bot_id)
             self._bots[bot_id] = found
         return found

@@ -106,3 +106,9 @@ def test_audit_kind_filter_applies_before_the_limit(cli, memory: Memory, capsys)
     assert cli(*args, "--limit", "2", "--json") == 0
     actions = [e["payload"]["action"] for e in json.loads(capsys.readouterr().out)]
     assert actions == ["buy", "sell"]
+
+
+def test_reading_an_unknown_bot_does_not_create_it(cli, memory: Memory, capsys) -> None:
+    assert cli("stats", "--bot", "typo-bot", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["trades"] == 0
+    assert memory.bot_ids() == ["bot-a"]
