@@ -85,16 +85,28 @@ def _load_config(path: Path) -> dict[str, Any]:
         raise RunProblem(f"config {path} is not valid JSON: {exc}") from exc
 
 
-def _overlay(args: argparse.Namespace) -> dict[str, Any]:
+def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
     """Config overrides, written to a second --config file (Freqtrade merges them in order)."""
     context: dict[str, Any] = {}
+    overlay: dict[str, Any] = {}
     if args.no_gating:
         context["gating"] = False
     if args.provider:
         context["provider"] = args.provider
     if args.no_memory:
         context["record_memory"] = False
-    overlay: dict[str, Any] = {"context": context} if context else {}
+    if args.analysis:
+        # Analysis runs compare signals between backtests of different lengths: path-dependent
+        # limits (daily caps, protections) would differ between them and report false bias.
+        context.update(max_entries_per_day=0, max_daily_loss=0.0)
+        # lookahead-analysis raises the wallet to 1e9 and the stake to 10k "to avoid false
+        # positives"; Freqtrade's available_capital would still cap the wallet at the budget and
+        # block every entry. The budget guard keeps its budget through context.budget.
+        budget = (config.get("context") or {}).get("budget") or config.get("available_capital")
+        context["budget"] = budget
+        overlay["available_capital"] = 1_000_000_000
+    if context:
+        overlay["context"] = context
     if args.pairs:
         overlay["exchange"] = {"pair_whitelist": args.pairs}
     return overlay
@@ -127,7 +139,7 @@ def freqtrade_argv(
         argv += ["--timerange", args.timerange]
     if command == "backtesting":
         argv += ["--cache", "none", "--export", "trades"]
-    if command != "recursive-analysis" and not args.no_protections:
+    if command == "backtesting" and not args.no_protections:
         argv.append("--enable-protections")
     extra = [a for a in (args.freqtrade_args or []) if a != "--"]
     return argv + extra
@@ -176,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ctx-backtest-") as tmp:
         config_files = [config_path]
-        overlay = _overlay(args)
+        overlay = _overlay(args, config)
         if overlay:
             overlay_path = Path(tmp) / "overlay.json"
             overlay_path.write_text(json.dumps(overlay), encoding="utf-8")

@@ -72,6 +72,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     gating = summary.get("gating")
     if not gating or not gating.get("gating"):
         lines.append("verdict gating: OFF (plain TA strategy)")
+        if gating:
+            refused = gating["entries_refused"]
+            lines.append(
+                "entries refused: "
+                + (", ".join(f"{k} {v}" for k, v in refused.items()) if refused else "none")
+            )
     else:
         by_source = ", ".join(f"{k} {v}" for k, v in sorted(gating["verdicts_by_source"].items()))
         lines.append(f"verdicts: {gating['decisions']} ({by_source or 'none'})")

@@ -66,6 +66,9 @@ def budget_limits(config: dict[str, Any], options: StrategyOptions) -> BudgetLim
             'allocation, or "context": {"budget": ...}'
         )
     slots = config.get("max_open_trades")
+    if slots == -1 or slots == float("inf"):
+        # "as many as there are pairs" (lookahead-analysis forces this): one slot per pair
+        slots = len(config.get("exchange", {}).get("pair_whitelist") or []) or 1
     if not isinstance(slots, int) or slots < 1:
         raise ConfigProblem("max_open_trades must be a positive integer (budget slots)")
     wallet = config.get("dry_run_wallet")

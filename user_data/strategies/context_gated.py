@@ -43,7 +43,7 @@ LIVE_HISTORY = 200
 
 def _epochs(dates: Series) -> np.ndarray:
     """Candle open times as integer epoch seconds, whatever the datetime64 unit."""
-    return dates.to_numpy().astype("datetime64[s]").astype("int64")
+    return dates.dt.as_unit("s").astype("int64").to_numpy()
 
 
 class ContextGatedStrategy(IStrategy):
@@ -253,7 +253,8 @@ class ContextGatedStrategy(IStrategy):
         signal = self._signal_candle(current_time)
         epoch = int(signal.timestamp())
         open_trades = {t.pair: t for t in Trade.get_trades_proxy(is_open=True)}
-        slots_free = len(open_trades) < self.config.get("max_open_trades", 1)
+        max_open = self.config.get("max_open_trades", -1)
+        slots_free = max_open in (-1, float("inf")) or len(open_trades) < max_open
         # A verdict for candle T uses data up to T's close, which is `signal + timeframe`.
         as_of = signal + self._tf_td
         for pair, rows in self._entry_candidates.items():

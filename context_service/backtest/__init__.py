@@ -1,0 +1,1 @@
+"""The ``backtest`` command: a real, offline-capable Freqtrade backtest of the strategy."""

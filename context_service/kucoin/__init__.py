@@ -1,0 +1,1 @@
+"""KuCoin safety and offline support: key check, live preflight, markets snapshot."""
