@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from context_service.fleet.model import BotSpec
 
 DEFAULT_TIMEOUT_S = 3.0
+LOG_LINES = 200
+PROBLEM_LEVELS = frozenset({"ERROR", "CRITICAL"})
 
 
 class OpenTrade(BaseModel):
@@ -21,6 +23,15 @@ class OpenTrade(BaseModel):
     stake_amount: float | None = None
     profit_pct: float | None = None
     profit_abs: float | None = None
+
+
+class LogLine(BaseModel):
+    """One ERROR or CRITICAL line of the bot's log (Freqtrade's ``/logs``)."""
+
+    at_ms: float
+    level: str
+    logger: str
+    message: str
 
 
 class BotStatus(BaseModel):
@@ -43,6 +54,9 @@ class BotStatus(BaseModel):
     winrate: float | None = None
     max_drawdown_abs: float | None = None
     today_profit_abs: float | None = None
+    problems: list[LogLine] = Field(
+        default_factory=list, description="ERROR/CRITICAL lines among the last log lines"
+    )
 
 
 class BotApiError(RuntimeError):
@@ -88,6 +102,7 @@ def fetch_bot_status(
         trades = _checked(client.status(), "status")
         profit = _checked(client.profit(), "profit")
         daily = _checked(client.daily(1), "daily")
+        logs = _checked(client.logs(limit=LOG_LINES), "logs")
     except (requests.RequestException, ConnectionError, BotApiError, ValueError) as exc:
         return BotStatus(
             bot_id=bot.id, url=url, checked_at=now, reachable=False, error=_reason(exc)
@@ -112,7 +127,20 @@ def fetch_bot_status(
         winrate=profit.get("winrate"),
         max_drawdown_abs=profit.get("max_drawdown_abs"),
         today_profit_abs=today.get("abs_profit"),
+        problems=_problems(logs),
     )
+
+
+def _problems(payload: Any) -> list[LogLine]:
+    """ERROR/CRITICAL lines of ``/logs``: ``[time, epoch_ms, logger, level, message]`` rows."""
+    rows = payload.get("logs", []) if isinstance(payload, dict) else []
+    lines = []
+    for row in rows:
+        if isinstance(row, list) and len(row) >= 5 and row[3] in PROBLEM_LEVELS:
+            lines.append(
+                LogLine(at_ms=float(row[1]), level=row[3], logger=str(row[2]), message=str(row[4]))
+            )
+    return lines
 
 
 def _int(value: Any) -> int | None:

@@ -2,8 +2,9 @@
 
 Alerts go through the sidecar's :class:`~context_service.alerts.AlertSink` (log + webhook,
 de-duplicated in Redis): a bot unreachable for ``unreachable_after`` polls in a row, a bot whose
-Freqtrade is not running, and a bot whose loss today passed its daily loss limit. Cost caps and
-the circuit breaker are alerted by the sidecar itself where they happen.
+Freqtrade is not running, a bot whose loss today passed its daily loss limit, and each CRITICAL
+line in a bot's log. Cost caps and the circuit breaker are alerted by the sidecar itself where
+they happen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from context_service.fleet.model import BotSpec
 
 log = logging.getLogger("context_service.dashboard.monitor")
 
+CRITICAL_HORIZON_S = 24 * 3600
 Fetch = Callable[[BotSpec, str, str | None, str | None], BotStatus]
 
 
@@ -33,6 +35,10 @@ def stopped_key(bot_id: str) -> str:
 
 def daily_loss_key(bot_id: str, day: str) -> str:
     return f"bot:{bot_id}:daily-loss:{day}"
+
+
+def critical_key(bot_id: str, at_ms: float) -> str:
+    return f"bot:{bot_id}:critical:{int(at_ms)}"
 
 
 class FleetMonitor:
@@ -111,6 +117,7 @@ class FleetMonitor:
             )
         else:
             self.alerts.resolve(stopped_key(bot.id))
+        self._alert_critical_lines(bot, status)
         limit = bot.daily_loss_limit_usdt
         today = status.today_profit_abs
         if today is not None and Decimal(str(today)) <= -limit:
@@ -123,6 +130,19 @@ class FleetMonitor:
                 bot_id=bot.id,
                 data={"today_profit_abs": today, "limit_usdt": float(limit)},
             )
+
+    def _alert_critical_lines(self, bot: BotSpec, status: BotStatus) -> None:
+        """One alert per CRITICAL log line of the last day (keyed by its time: no repeats)."""
+        horizon_ms = (status.checked_at.timestamp() - CRITICAL_HORIZON_S) * 1000
+        for line in status.problems:
+            if line.level == "CRITICAL" and line.at_ms >= horizon_ms:
+                self.alerts.fire(
+                    critical_key(bot.id, line.at_ms),
+                    "critical",
+                    f"bot {bot.id} logged a critical error: {line.message[:300]}",
+                    bot_id=bot.id,
+                    data={"logger": line.logger, "at_ms": line.at_ms},
+                )
 
     # --- background thread ---------------------------------------------------------------
     def start(self) -> None:

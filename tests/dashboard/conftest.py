@@ -17,6 +17,10 @@ def fake_bots() -> Iterator[dict[str, FakeBot]]:
     alpha = FakeBot("alpha", profit_closed=3.25, winrate=0.6, max_drawdown_abs=1.1, closed_trades=5)
     alpha.trades = [open_trade("BTC/USDT", 0.42, 1.68)]
     beta = FakeBot("beta", profit_closed=-0.8, winrate=0.25, max_drawdown_abs=2.0, closed_trades=4)
+    beta.log_rows = [
+        ["2026-11-21 05:10:00", 1_795_583_400_000.0, "freqtrade.exchange", "ERROR",
+         "Could not fetch ticker for SOL/USDT: RequestTimeout"],
+    ]  # fmt: skip
     bots = {"alpha": alpha.start(), "beta": beta.start()}
     yield bots
     for bot in bots.values():

@@ -26,6 +26,7 @@ class FakeBot:
     max_drawdown_abs: float = 0.0
     today: float = 0.0
     closed_trades: int = 0
+    log_rows: list[list] = field(default_factory=list)  # Freqtrade /logs rows
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -58,6 +59,7 @@ class FakeBot:
                 "max_drawdown_abs": self.max_drawdown_abs, "winning_trades": 0,
                 "losing_trades": 0,
             },
+            "/api/v1/logs": {"log_count": len(self.log_rows), "logs": self.log_rows},
             "/api/v1/daily": {
                 "data": [{"date": "2026-11-21", "abs_profit": self.today, "rel_profit": 0.0,
                           "starting_balance": 50.0, "fiat_value": 0.0, "trade_count": 1}],

@@ -123,6 +123,7 @@ def test_dashboard_shows_every_bot_spend_verdicts_alerts_and_comparison(
     assert "unreachable" in gamma and "connection refused" in gamma
     beta = " ".join(text.by_bot["beta"])
     assert "SOL/USDT hold 0.72 via rules" in beta and "llm:cap" in beta
+    assert "log errors" in beta and "Could not fetch ticker for SOL/USDT" in beta
 
     # comparison table rows: bot, profit, % of budget, win rate, drawdown, LLM cost, net, source
     rows = [p for p in text.parts if p in {"alpha", "beta", "gamma"}]

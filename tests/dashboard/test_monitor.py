@@ -85,3 +85,24 @@ def test_recovered_bot_clears_its_unreachable_alert(
     monitor.poll_once()
     assert "bot:alpha:unreachable" not in _keys(sink)
     assert monitor.latest()["alpha"].reachable
+
+
+def test_each_critical_log_line_alerts_once(
+    fleet_file, sink: AlertSink, fake_bots: dict[str, FakeBot]
+) -> None:
+    import time
+
+    now_ms = time.time() * 1000
+    fake_bots["beta"].log_rows = [
+        ["2026-11-21 05:00:00", now_ms - 60_000, "freqtrade.worker", "INFO", "heartbeat"],
+        ["2026-11-21 05:00:01", now_ms - 50_000, "freqtrade.exchange", "ERROR", "timeout"],
+        ["2026-11-21 05:00:02", now_ms - 40_000, "freqtrade.freqtradebot", "CRITICAL", "boom"],
+        ["2026-11-20 01:00:00", now_ms - 2 * 86_400_000, "freqtrade", "CRITICAL", "old"],
+    ]
+    monitor = _monitor(fleet_file, sink)
+    status = monitor.poll_once()["beta"]
+    assert [p.level for p in status.problems] == ["ERROR", "CRITICAL", "CRITICAL"]
+    monitor.poll_once()
+    critical = [a for a in sink.active() if ":critical:" in a.key]
+    assert len(critical) == 1  # the day-old line is ignored, the new one alerts once
+    assert critical[0].bot_id == "beta" and "boom" in critical[0].message

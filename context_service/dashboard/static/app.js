@@ -113,6 +113,10 @@ function renderBot(bot) {
   add("LLM calls today", String(bot.llm.calls_today));
   add("memory trades", String(bot.stats.trades));
   add("last poll", s ? s.checked_at : "–");
+  if (s && s.problems && s.problems.length) {
+    const last = s.problems[s.problems.length - 1];
+    add(`log ${last.level.toLowerCase()}s`, `${s.problems.length}, latest: ${last.message.slice(0, 160)}`);
+  }
   card.append(facts);
   if (s && s.open_trades.length) {
     card.append(el("strong", {}, "Open trades"));
