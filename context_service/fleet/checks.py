@@ -16,6 +16,7 @@ from context_service.fleet.model import BotSpec, Fleet
 BOT_TEMPLATE = "docker/env/bot.env.example"
 SHARED_TEMPLATE = "docker/env/fleet.env.example"
 SIDECAR_TEMPLATE = "docker/env/sidecar.env.example"
+MIN_TOKEN_CHARS = 16  # the sidecar refuses to start with a shorter token
 LIVE_OPT_IN_VAR = "CTX_LIVE_TRADING"
 LIVE_OPT_IN_VALUE = "I_UNDERSTAND"
 EXCHANGE_KEY_VARS = (
@@ -101,6 +102,15 @@ def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
         if unset:
             problems.append(
                 Problem("error", "shared", f"{', '.join(unset)} not set in {fleet.shared_env_file}")
+            )
+        elif len(shared["CTX_API_TOKEN"]) < MIN_TOKEN_CHARS:
+            problems.append(
+                Problem(
+                    "error",
+                    "shared",
+                    f"CTX_API_TOKEN in {fleet.shared_env_file} is too short: the sidecar needs "
+                    f"at least {MIN_TOKEN_CHARS} characters",
+                )
             )
     sidecar = _env(root, fleet.sidecar.env_file, SIDECAR_TEMPLATE, "sidecar", problems)
     if sidecar is not None and is_set(sidecar, "CTX_LLM_API_KEY") and not fleet.sidecar.egress:

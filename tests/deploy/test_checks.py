@@ -78,3 +78,15 @@ def test_missing_base_config_is_an_error(project: Path) -> None:
     (project / "user_data/config.kucoin.example.json").unlink()
     (msg,) = _messages(project)
     assert "base Freqtrade config" in msg
+
+
+def test_short_sidecar_token_is_refused_before_start(project: Path) -> None:
+    write_env(
+        project / "docker/env/fleet.env",
+        CTX_API_TOKEN="short-token",
+        FREQTRADE__API_SERVER__USERNAME="operator",
+        FREQTRADE__API_SERVER__PASSWORD="pw-" + "b" * 20,
+        FREQTRADE__API_SERVER__JWT_SECRET_KEY="jwt-" + "c" * 20,
+    )
+    (msg,) = _messages(project)
+    assert "CTX_API_TOKEN" in msg and "at least 16 characters" in msg and "short-token" not in msg
