@@ -17,6 +17,7 @@ BOT_TEMPLATE = "docker/env/bot.env.example"
 SHARED_TEMPLATE = "docker/env/fleet.env.example"
 SIDECAR_TEMPLATE = "docker/env/sidecar.env.example"
 MIN_TOKEN_CHARS = 16  # the sidecar refuses to start with a shorter token
+MIN_JWT_SECRET_CHARS = 32  # Freqtrade's config schema (api_server.jwt_secret_key minLength)
 LIVE_OPT_IN_VAR = "CTX_LIVE_TRADING"
 LIVE_OPT_IN_VALUE = "I_UNDERSTAND"
 EXCHANGE_KEY_VARS = (
@@ -93,6 +94,19 @@ def _check_bot(root: Path, bot: BotSpec, problems: list[Problem]) -> None:
         )
 
 
+def _short_secrets(shared: dict[str, str], path: Path) -> list[Problem]:
+    """Secrets the sidecar or Freqtrade would reject at start-up for being too short."""
+    minimums = (
+        ("CTX_API_TOKEN", MIN_TOKEN_CHARS, "the sidecar"),
+        ("FREQTRADE__API_SERVER__JWT_SECRET_KEY", MIN_JWT_SECRET_CHARS, "Freqtrade"),
+    )
+    return [
+        Problem("error", "shared", f"{key} in {path} is too short: {who} needs {n}+ characters")
+        for key, n, who in minimums
+        if len(shared[key]) < n
+    ]
+
+
 def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
     """All problems of a (syntactically valid) fleet; an empty list means ready to start."""
     problems: list[Problem] = []
@@ -103,15 +117,8 @@ def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
             problems.append(
                 Problem("error", "shared", f"{', '.join(unset)} not set in {fleet.shared_env_file}")
             )
-        elif len(shared["CTX_API_TOKEN"]) < MIN_TOKEN_CHARS:
-            problems.append(
-                Problem(
-                    "error",
-                    "shared",
-                    f"CTX_API_TOKEN in {fleet.shared_env_file} is too short: the sidecar needs "
-                    f"at least {MIN_TOKEN_CHARS} characters",
-                )
-            )
+        else:
+            problems += _short_secrets(shared, fleet.shared_env_file)
     sidecar = _env(root, fleet.sidecar.env_file, SIDECAR_TEMPLATE, "sidecar", problems)
     if sidecar is not None and is_set(sidecar, "CTX_LLM_API_KEY") and not fleet.sidecar.egress:
         problems.append(

@@ -25,7 +25,7 @@ def project(tmp_path: Path) -> Path:
         CTX_API_TOKEN="tok-" + "a" * 28,
         FREQTRADE__API_SERVER__USERNAME="operator",
         FREQTRADE__API_SERVER__PASSWORD="pw-" + "b" * 20,
-        FREQTRADE__API_SERVER__JWT_SECRET_KEY="jwt-" + "c" * 20,
+        FREQTRADE__API_SERVER__JWT_SECRET_KEY="jwt-" + "c" * 40,
     )
     write_env(root / "docker/env/sidecar.env", CTX_LLM_ENABLED="false")
     for bot in ("btc-trend", "alt-swing"):
