@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -41,9 +42,20 @@ RecordOutcome = Literal["stored", "duplicate", "journaled"]
 class JournaledTradeWriter:
     """Writes trade events to memory, or to a local journal while Redis is unreachable."""
 
-    def __init__(self, memory: Memory, journal_dir: Path | None = None) -> None:
-        """``journal_dir`` defaults to the memory's ``settings.journal_dir``."""
+    def __init__(
+        self,
+        memory: Memory,
+        journal_dir: Path | None = None,
+        retry_after_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``journal_dir`` defaults to the memory's ``settings.journal_dir``. After Redis
+        refused an event, :meth:`record` journals straight away for ``retry_after_s`` seconds
+        instead of waiting on a dead connection for every fill."""
         self.memory = memory
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._quiet_until = float("-inf")
         self.journal_dir = Path(journal_dir or memory.settings.journal_dir)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.journal_dir / JOURNAL_NAME
@@ -70,6 +82,9 @@ class JournaledTradeWriter:
     def record(self, event: TradeEvent) -> RecordOutcome:
         """Store ``event``; journal it when Redis is unreachable. Never loses an event."""
         with self._locked():
+            if self._clock() < self._quiet_until:  # Redis failed moments ago: don't wait on it
+                self._append(event)
+                return "journaled"
             if self._has_journal():
                 self._replay_locked()
                 if self._has_journal():  # still down: keep the order, queue behind the rest
@@ -79,16 +94,21 @@ class JournaledTradeWriter:
                 added = self.memory.bot(event.bot_id).record_trade_event(event)
             except UNREACHABLE as exc:
                 log.warning("Redis refused the trade event (%s): journaled", exc)
+                self._failed()
                 self._append(event)
                 return "journaled"
             return "stored" if added else "duplicate"
 
     def replay(self) -> int:
-        """Write journaled events to Redis in order; returns how many left the journal."""
+        """Write journaled events to Redis in order; returns how many left the journal.
+        Always tries Redis (call it when Redis is known to be back)."""
         with self._locked():
             return self._replay_locked()
 
     # -- internals -----------------------------------------------------------------------
+    def _failed(self) -> None:
+        self._quiet_until = self._clock() + self.retry_after_s
+
     def _has_journal(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
 
@@ -120,7 +140,9 @@ class JournaledTradeWriter:
             try:
                 self.memory.bot(event.bot_id).record_trade_event(event)
             except UNREACHABLE:
+                self._failed()
                 break
+            self._quiet_until = float("-inf")  # Redis answers again
             done += 1
         self._rewrite(lines[done:])
         if done:

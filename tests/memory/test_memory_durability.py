@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from context_service.keys import Keyspace
 from context_service.memory import JournaledTradeWriter, Memory, connect
 from context_service.models import Evidence
 from context_service.settings import Settings
 
 from .conftest import T0, closed_event, fill_event
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _memory(url: str, settings: Settings) -> Memory:
@@ -107,16 +117,39 @@ def test_recording_after_recovery_replays_the_journal_first(
     redis_server, settings: Settings, tmp_path
 ) -> None:
     memory = _memory(redis_server.url, settings)
-    writer = JournaledTradeWriter(memory)  # settings.journal_dir
+    clock = FakeClock()
+    writer = JournaledTradeWriter(memory, retry_after_s=5, clock=clock)  # settings.journal_dir
     assert writer.journal_dir == settings.journal_dir
     redis_server.kill()
     assert writer.record(fill_event(4, verdict_id="v-4", confidence=0.9)) == "journaled"
     redis_server.start()
+    clock.now += 5  # after the quiet period the writer tries Redis again
     # The strategy does not call replay(): the next event flushes the journal, in order.
     assert writer.record(closed_event(4, 3.0)) == "stored"
     (trade,) = memory.bot("bot-a").closed_trades()
     assert trade.verdict_id == "v-4"
     assert writer.pending() == 0
+
+
+def test_during_an_outage_the_writer_does_not_wait_on_redis_for_every_fill(
+    redis_server, settings: Settings, tmp_path, monkeypatch
+) -> None:
+    memory = _memory(redis_server.url, settings)
+    clock = FakeClock()
+    writer = JournaledTradeWriter(memory, tmp_path / "journal", retry_after_s=5, clock=clock)
+    redis_server.kill()
+    assert writer.record(fill_event(1)) == "journaled"
+    attempts = []
+    monkeypatch.setattr(memory, "bot", lambda *a, **k: attempts.append(a) or pytest.fail("tried"))
+    clock.now += 4.9
+    assert writer.record(fill_event(2)) == "journaled"  # straight to the journal
+    assert attempts == [] and writer.pending() == 2
+    monkeypatch.undo()
+    redis_server.start()
+    clock.now += 0.2
+    assert writer.record(closed_event(2, 1.0)) == "stored"  # replays 2 first, then stores
+    assert writer.pending() == 0
+    assert len(memory.bot("bot-a").trades.events()) == 3
 
 
 def test_bad_journal_lines_are_set_aside_not_lost(redis_server, settings, tmp_path) -> None:
