@@ -214,7 +214,7 @@ def draft(
     for position in allocation.shortened:
         tokens_out[candidates[position]] = allocation.cost[position]
         truncated[candidates[position]] = bool(included[position])
-    section_tokens = [header for header in header_tokens]
+    section_tokens = list(header_tokens)
     for position in chosen:
         section_tokens[int(lane[candidates[position]])] += allocation.cost[position]
     lane_totals = _lane_totals(lanes, lane, outcome, truncated, section_tokens, allocation)

@@ -91,3 +91,25 @@ def test_another_model_is_counted_lazily_in_its_own_encoding(fresh_encodings, mo
     result = engine.synthesize(700, now=T0, model="some-local-model")
     assert result.manifest.model == "some-local-model"
     assert len(result.text.encode()) <= 700
+
+
+class _JoinPenaltyCounter(TokenCounter):
+    """A counter for which joined text costs more than its pieces (1 extra per 3 lines)."""
+
+    def count(self, text: str) -> int:
+        return len(text.encode("utf-8")) + text.count("\n") // 3
+
+
+def test_the_final_text_is_verified_even_when_pieces_do_not_add_up(fresh_encodings, monkeypatch):
+    """Token counts of joined pieces are not always their sum: the final count decides."""
+    _break_tiktoken(monkeypatch)
+    engine = ContextEngine()
+    engine.upsert_many(mixed_corpus(300), now=T0)
+    additive = engine.synthesize(1500, now=T0)
+    odd = _JoinPenaltyCounter()
+    monkeypatch.setattr(engine, "counter_for", lambda model: odd)
+    result = engine.synthesize(1500, now=T0)
+    assert odd.count(result.text) == result.manifest.total_tokens <= 1500
+    assert result.manifest.total_tokens >= 1500 * 0.9
+    # The line-by-line estimate admitted as many lines as before; the final check removed some.
+    assert len(result.manifest.included_ids()) < len(additive.manifest.included_ids())
