@@ -79,7 +79,8 @@ class TradeMemory:
             entry_raw = self._client.hget(keys.trade_entries, trade_id)
             entry = json.loads(entry_raw) if entry_raw else None
             closed = ClosedTrade.from_event(event, entry)
-            closed_json, close_epoch = closed.model_dump_json(), closed.close_time.timestamp()
+            closed_json = closed.model_dump_json(exclude_none=True)
+            close_epoch = closed.close_time.timestamp()
         elif event.event == "entry_fill":
             fields = {name: getattr(event, name) for name in ENTRY_FIELDS}
             if any(value is not None for value in fields.values()):
@@ -94,7 +95,7 @@ class TradeMemory:
             ],
             args=[
                 event.key,
-                event.model_dump_json(),
+                event.model_dump_json(exclude_none=True),  # nulls are defaults
                 event.time.timestamp(),
                 event.event,
                 trade_id,
