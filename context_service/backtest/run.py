@@ -40,6 +40,12 @@ class RunProblem(Exception):
     """Something the user must fix; the message says what."""
 
 
+def default_snapshot(datadir: Path) -> Path | None:
+    """A snapshot kept beside the data: ``<datadir>/../kucoin-markets.json``, if present."""
+    candidate = datadir.parent / "kucoin-markets.json"
+    return candidate if candidate.is_file() else None
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m context_service backtest",
@@ -179,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     timeframe = args.timeframe or config.get("timeframe") or "1h"
     pairs = args.pairs or config.get("exchange", {}).get("pair_whitelist") or []
     datadir = (args.datadir or settings.data_dir).resolve()
-    snapshot = args.snapshot or settings.markets_snapshot
+    snapshot = args.snapshot or settings.markets_snapshot or default_snapshot(datadir)
     use_snapshot = resolve_markets_source(args.markets, snapshot)
     if not use_snapshot and args.markets == "auto" and not (snapshot and snapshot.is_file()):
         logger.info("no markets snapshot configured: Freqtrade will load markets from KuCoin")
