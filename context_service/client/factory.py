@@ -221,7 +221,9 @@ def _verdict_fields(verdict) -> dict[str, Any]:
     }
 
 
-def _in_process_client(settings: Settings, options: StrategyOptions, bot_id: str) -> ContextClient:
+def _in_process_client(
+    settings: Settings, options: StrategyOptions, bot_id: str, *, hyperopt: bool = False
+) -> ContextClient:
     from context_service.client.inprocess import InProcessContextClient
     from context_service.memory.connection import connect
     from context_service.service import ContextService
@@ -229,6 +231,8 @@ def _in_process_client(settings: Settings, options: StrategyOptions, bot_id: str
     if options.provider:
         settings = settings.model_copy(update={"verdict_provider": options.provider})
     record = settings.backtest_memory if options.record_memory is None else options.record_memory
+    if hyperopt and options.record_memory is None:
+        record = False  # parallel hyperopt workers would wipe each other's backtest memory
     redis = connect(settings)
     keyspace = Keyspace(prefix=options.key_prefix)
     if record:
@@ -271,7 +275,8 @@ def build_strategy_context(
     stats = register(GatingStats(bot_id=bot_id, gating=options.gating))
     if client is None and (options.gating or not in_process):
         if in_process:
-            client = _in_process_client(settings, options, bot_id)
+            hyperopt = str(config.get("runmode", "")).endswith("hyperopt")
+            client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
         else:
             from context_service.client.http import HttpContextClient
 

@@ -238,3 +238,25 @@ def test_utc_now_is_used_for_signal_candle() -> None:
 
     at = datetime(2022, 3, 1, 11, 59, tzinfo=UTC)
     assert timeframe_to_prev_date("1h", at) - timedelta(hours=1) == CANDLE
+
+
+def test_a_failing_sidecar_is_asked_once_per_loop_not_once_per_pair(sidecar) -> None:
+    route = sidecar.post("/v1/verdicts")
+    route.side_effect = httpx.ReadTimeout("timed out")
+    strategy = load_strategy(strategy_config())
+    start(strategy)
+    strategy._entry_candidates["SOL/USDT"] = {_epoch(CANDLE): ta_row(100.0)}
+    strategy.bot_loop_start(current_time=NOW)
+    assert route.call_count == 1  # the loop does not stall 2 s per pair
+    assert confirm(strategy) is False
+
+
+def test_lease_is_renewed_even_with_gating_off(sidecar_settings, no_db) -> None:
+    with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
+        lease = router.post("/v1/leases/bot-1").respond(409, json={"held": False, "holder": "x"})
+        strategy = load_strategy(strategy_config(gating=False))
+        strategy.bot_start()
+        assert lease.call_count == 1
+        assert confirm(strategy) is False  # no lease: no entry, verdicts or not
+        strategy.bot_loop_start(current_time=datetime.now(UTC) + timedelta(seconds=31))
+        assert lease.call_count == 2

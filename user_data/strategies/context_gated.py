@@ -247,9 +247,11 @@ class ContextGatedStrategy(IStrategy):
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         ctx = self.ctx
-        if ctx is None or ctx.gate is None:
+        if ctx is None:
             return
         self._renew_lease(current_time)
+        if ctx.gate is None:
+            return
         signal = self._signal_candle(current_time)
         epoch = int(signal.timestamp())
         open_trades = {t.pair: t for t in Trade.get_trades_proxy(is_open=True)}
@@ -257,30 +259,40 @@ class ContextGatedStrategy(IStrategy):
         slots_free = max_open in (-1, float("inf")) or len(open_trades) < max_open
         # A verdict for candle T uses data up to T's close, which is `signal + timeframe`.
         as_of = signal + self._tf_td
+        asks: list[tuple[str, dict[str, float], str, OpenPosition | None]] = []
         for pair, rows in self._entry_candidates.items():
             row = rows.get(epoch)
-            if row is None or pair in open_trades or not slots_free:
-                continue
-            self._fetch(pair, signal, row, as_of, "entry", None)
+            if row is not None and pair not in open_trades and slots_free:
+                asks.append((pair, row, "entry", None))
         for pair, trade in open_trades.items():
             row = self._exit_candidates.get(pair, {}).get(epoch)
             if row is not None:
-                self._fetch(pair, signal, row, as_of, "exit", self._open_position(trade, row))
+                asks.append((pair, row, "exit", self._open_position(trade, row)))
+        for pair, row, candidate, position in asks:
+            if not self._fetch(pair, signal, row, as_of, candidate, position) and (
+                not self.in_process
+            ):
+                # The sidecar failed: do not stall the bot loop on the other pairs as well.
+                # Their entries stay refused (no verdict); exits do not need one.
+                break
 
-    def _fetch(self, pair, signal, row, as_of, candidate, position) -> None:
+    def _fetch(self, pair, signal, row, as_of, candidate, position) -> bool:
+        """Ask for one verdict; False when the engine gave none."""
         ctx = self.ctx
         assert ctx is not None and ctx.gate is not None
         try:
             snapshot = ta_snapshot(pair, self.timeframe, signal, row)
         except (IncompleteCandle, ValueError) as exc:
             logger.info("no verdict asked for %s %s: %s", pair, signal, exc)
-            return
+            return True  # nothing to ask: not an engine failure
         verdict = ctx.gate.fetch(snapshot, as_of=as_of, candidate=candidate, position=position)
-        if verdict is not None:
-            marks = self._verdict_marks.setdefault(pair, {})
-            marks[int(signal.timestamp())] = verdict
-            if not self.in_process and len(marks) > LIVE_HISTORY:
-                del marks[min(marks)]
+        if verdict is None:
+            return False
+        marks = self._verdict_marks.setdefault(pair, {})
+        marks[int(signal.timestamp())] = verdict
+        if not self.in_process and len(marks) > LIVE_HISTORY:
+            del marks[min(marks)]
+        return True
 
     @staticmethod
     def _open_position(trade: Trade, row: dict[str, float]) -> OpenPosition | None:
