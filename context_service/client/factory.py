@@ -247,13 +247,23 @@ def _in_process_client(
 
 
 def wipe_backtest_memory(redis, keyspace: Keyspace, bot_id: str) -> int:
-    """A backtest starts from an empty memory: an earlier run's trades would be future data."""
+    """A backtest starts from an empty memory: an earlier run's trades would be future data.
+
+    The replay cache is kept: verdicts imported for replay (``verdicts import --bot backtest``)
+    are keyed by everything that shaped them, so they cannot leak anything.
+    """
     if not bot_id.startswith(BACKTEST_ID_PREFIX):
         raise ConfigProblem(
             f"in-process runs write trade memory under their own bot id; {bot_id!r} must start "
             f"with {BACKTEST_ID_PREFIX!r} so a backtest never touches a live bot's memory"
         )
-    keys = list(redis.scan_iter(match=keyspace.bot(bot_id).pattern, count=1000))
+    bot_keys = keyspace.bot(bot_id)
+    keep = {bot_keys.verdict_cache}
+    keys = [
+        k
+        for k in redis.scan_iter(match=bot_keys.pattern, count=1000)
+        if (k.decode() if isinstance(k, bytes) else k) not in keep
+    ]
     if keys:
         redis.delete(*keys)
     return len(keys)
