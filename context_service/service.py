@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,9 @@ log = logging.getLogger("context_service.service")
 RECENT_VERDICTS = 200
 # How long an identical snapshot is trusted to still be in the store without re-upserting it.
 SNAPSHOT_MEMO_S = 60.0
+# Reuse of an unchanged bot's synthesis (see ContextService._synthesize_memo).
+LIVE_SYNTHESIS_MEMO_S = 1.0
+SYNTHESIS_MEMO_ENTRIES = 2_048
 DEFAULT_KEYSPACE = Keyspace()
 
 
@@ -132,6 +136,7 @@ class ContextService:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._pushed: dict[tuple[str, str], tuple[str, float]] = {}
+        self._synthesis_memo: OrderedDict[tuple, tuple[Any, float, Synthesis]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ContextService:
@@ -178,7 +183,7 @@ class ContextService:
         engine = self.engine(bot_id)
         budget = budget_tokens or self.settings.context_budget_tokens
         with self._lock(bot_id):
-            return engine.synthesize(budget, as_of=as_of, now=self.clock())
+            return self._synthesize_memo(bot_id, engine, budget, as_of, self.clock())
 
     # --- verdicts ------------------------------------------------------------------------
     def live_providers(self) -> list[str]:
@@ -201,7 +206,7 @@ class ContextService:
         budget = request.budget_tokens or self.settings.context_budget_tokens
         with self._lock(bot_id):
             self._push_snapshot(bot_id, engine, request, now)
-            synthesis = engine.synthesize(budget, as_of=request.as_of, now=now)
+            synthesis = self._synthesize_memo(bot_id, engine, budget, request.as_of, now)
         params = self.llm.replay_params() if self.llm else replay_params(self.settings)
         ask = _Ask(
             request, synthesis, now, replay_key(params, synthesis.manifest.content_hash, request)
@@ -232,6 +237,37 @@ class ContextService:
         verdict = self._verdict(ask, decision, reasons, latency_ms)
         self._record(ask, verdict, decision, chain, reasons)
         return verdict
+
+    def _synthesize_memo(
+        self,
+        bot_id: str,
+        engine: ContextEngine,
+        budget: int,
+        as_of: datetime | None,
+        now: datetime,
+    ) -> Synthesis:
+        """``engine.synthesize``, reused while the bot's evidence is unchanged.
+
+        Only for the Redis store, whose version counter moves on every write (by any process).
+        As-of syntheses depend on nothing else; live ones also on the clock (recency, expiry),
+        so they are reused for at most ``LIVE_SYNTHESIS_MEMO_S``.
+        """
+        if self.evidence_store != "redis":
+            return engine.synthesize(budget, as_of=as_of, now=now)
+        version = self.redis.get(self.keyspace.bot(bot_id).objects_version)
+        key = (bot_id, budget, as_of)
+        hit = self._synthesis_memo.get(key)
+        fresh = hit is not None and hit[0] == version
+        if fresh and as_of is None:
+            fresh = time.monotonic() - hit[1] < LIVE_SYNTHESIS_MEMO_S  # type: ignore[index]
+        if fresh:
+            return hit[2]  # type: ignore[index]
+        synthesis = engine.synthesize(budget, as_of=as_of, now=now)
+        self._synthesis_memo[key] = (version, time.monotonic(), synthesis)
+        self._synthesis_memo.move_to_end(key)
+        while len(self._synthesis_memo) > SYNTHESIS_MEMO_ENTRIES:
+            self._synthesis_memo.popitem(last=False)
+        return synthesis
 
     def _push_snapshot(
         self, bot_id: str, engine: ContextEngine, request: VerdictRequest, now: datetime

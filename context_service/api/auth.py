@@ -22,7 +22,7 @@ def token_matches(header: str | None, expected: str) -> bool:
     return ok_scheme and ok_token
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries the configured bearer token."""
     secret = request.app.state.settings.api_token
     if secret is None:

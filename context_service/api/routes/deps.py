@@ -10,11 +10,11 @@ from context_service.keys import validate_bot_id
 from context_service.service import ContextService
 
 
-def get_service(request: Request) -> ContextService:
+async def get_service(request: Request) -> ContextService:
     return request.app.state.service
 
 
-def bot_path(bot_id: str) -> str:
+async def bot_path(bot_id: str) -> str:
     """A ``{bot_id}`` path parameter, validated (422 with the rule when invalid)."""
     return validate_bot_id(bot_id)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from context_service.api.routes.deps import BotId, Service
 from context_service.verdicts.models import Verdict, VerdictRequest
@@ -13,10 +14,13 @@ router = APIRouter(tags=["verdicts"])
 
 
 @router.post("/verdicts", response_model=Verdict)
-def request_verdict(body: VerdictRequest, service: Service) -> Verdict:
+async def request_verdict(body: VerdictRequest, service: Service) -> Response:
     """A verdict on a candidate signal (replay -> llm -> rules -> hold; source and reasons
     recorded). Entries need a ``buy`` verdict; the strategy's risk gates still apply."""
-    return service.decide(body, service.live_providers())
+    # The hot path: one hop to a worker thread for the blocking work, and the verdict
+    # serialized once (FastAPI would validate it again in another thread hop).
+    verdict = await run_in_threadpool(service.decide, body, service.live_providers())
+    return Response(verdict.model_dump_json(), media_type="application/json")
 
 
 @router.get("/bots/{bot_id}/verdicts", response_model=list[Verdict])
