@@ -199,6 +199,14 @@ class RedisKnowledgeStore:
         snapshot = self._current()
         return iter([*snapshot.dated, *snapshot.undated])
 
+    def change_token(self) -> str:
+        """A value that changes with every write of any process (the objects version).
+
+        The context engine skips re-reading the store while it stays the same.
+        """
+        version = self._client.get(self._keys.objects_version)
+        return "0" if version is None else _text(version)
+
     def _current(self) -> _Snapshot:
         """The read snapshot, reloaded when the version in Redis has moved."""
         version = self._client.get(self._keys.objects_version)

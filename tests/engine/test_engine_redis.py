@@ -53,3 +53,20 @@ def test_as_of_on_redis_matches_the_in_memory_engine(memory: Memory):
     memory_result = in_memory.synthesize(600, as_of=T0)
     assert redis_result.text == memory_result.text
     assert redis_result.manifest.entry("news-99").reason == "not-yet-observed"
+
+
+def test_an_unchanged_redis_store_is_not_read_again(memory: Memory, monkeypatch):
+    store = memory.bot("bot-c").evidence
+    engine = ContextEngine(store=store)
+    engine.upsert_many([news(i, observed_at=T0) for i in range(5)], now=T0)
+    engine.synthesize(400, now=T0)
+
+    reads = []
+    original = store.all
+    monkeypatch.setattr(store, "all", lambda: reads.append(1) or original())
+    engine.synthesize(400, now=T0)
+    assert reads == []  # the version did not move: no walk over the objects
+
+    memory.bot("bot-c").evidence.upsert(news(9, observed_at=T0), now=T0)  # another writer
+    assert "[news-9]" in engine.synthesize(400, now=T0).text
+    assert reads == [1]

@@ -127,9 +127,13 @@ def test_upsert_many_merges_repeated_ids_in_order(memory: Memory) -> None:
             "market-events",
         ),
         (Evidence(id="n", summary="s", provenance={"source": "x"}), "news-sentiment"),
+        (
+            Evidence(id="u", summary="s", provenance={"source": "x"}, tags={"category": "gossip"}),
+            None,
+        ),
     ],
 )
-def test_lane_mapping(obj, lane: str) -> None:
+def test_lane_mapping_agrees_with_the_engine(obj, lane: str | None) -> None:
     assert lane_of(obj) == lane
 
 
