@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
-	@bash scripts/ensure-chromium.sh || true
+	@bash scripts/ensure-test-tools.sh || true
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium against fake bot APIs: what an operator actually sees.
 
-Needs a Chromium binary (``scripts/ensure-chromium.sh`` installs Debian's package); without one
+Needs a Chromium binary (``scripts/ensure-test-tools.sh`` installs Debian's package); without one
 the test is skipped with that reason. A screenshot is left in tests/artifacts/dashboard.png.
 """
 
@@ -40,7 +40,7 @@ def _chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no Chromium installed: run scripts/ensure-chromium.sh (Debian package chromium)")
+    pytest.skip("no Chromium installed: run scripts/ensure-test-tools.sh (Debian package chromium)")
 
 
 @pytest.fixture

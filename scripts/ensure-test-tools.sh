@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Best effort: the system tools two tests need, from Debian's packages.
+#   chromium        the dashboard browser test (headless)
+#   docker-compose  validates the rendered compose file (`docker-compose config`, no engine needed)
+# Installs what is missing with apt-get when running as root. Never fails the build by itself:
+# a test whose tool is missing is skipped and says which package to install.
+set -u
+missing=()
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && ! command -v google-chrome >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-test-tools: missing ${missing[*]} and cannot install (need root and apt-get);" \
+       "the tests that need them will be skipped" >&2
+  exit 0
+fi
+echo "ensure-test-tools: installing ${missing[*]} (apt-get)" >&2
+if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2; then
+  echo "ensure-test-tools: installing ${missing[*]} failed; tests that need them will be skipped" >&2
+fi
+exit 0
