@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from context_service.models import Evidence, Provenance
 from context_service.verdicts.chain import resolve_chain
 from verdicts.support import T0, make_request
 
@@ -101,3 +104,24 @@ def test_hold_answers_when_nothing_else_can(make_service) -> None:
     verdict = service.decide(make_request(), ["replay", "llm"])
     assert (verdict.source, verdict.action, verdict.confidence) == ("hold", "hold", 0.0)
     assert verdict.fallback_reason == "replay:miss; llm:disabled"
+
+
+def test_reused_synthesis_sees_writes_from_other_writers(make_service) -> None:
+    service = make_service(llm=False, verdict_provider="rules")
+    first = service.synthesize("bot-1", 500, as_of=T0)
+    # Another process (e.g. trade memory's insights) writes straight to the bot's Redis store.
+    other = make_service(llm=False)
+    other.memory.bot("bot-1").evidence.upsert(
+        Evidence(
+            id="late-news",
+            summary="Exchange halts withdrawals",
+            tags={"category": "news"},
+            provenance=Provenance(source="feed"),
+            observed_at=T0 - timedelta(minutes=1),
+        )
+    )
+
+    second = service.synthesize("bot-1", 500, as_of=T0)
+
+    assert "late-news" not in first.text and "[late-news]" in second.text
+    assert service.synthesize("bot-1", 500, as_of=T0) is second  # unchanged: reused
