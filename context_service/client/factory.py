@@ -292,7 +292,10 @@ def build_strategy_context(
 
             token = settings.api_token.get_secret_value() if settings.api_token else None
             client = HttpContextClient(
-                settings.sidecar_url, token=token, timeout_s=settings.sidecar_timeout_s
+                settings.sidecar_url,
+                token=token,
+                timeout_s=settings.sidecar_timeout_s,
+                journal_dir=settings.journal_dir / bot_id,
             )
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
     gate = (

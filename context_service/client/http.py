@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -32,7 +33,18 @@ class HttpContextClient:
         token: str | None = None,
         timeout_s: float = 2.0,
         transport: httpx.BaseTransport | None = None,
+        journal_dir: Path | None = None,
     ) -> None:
+        """``journal_dir``: where trade events wait while the sidecar cannot store them
+        (replayed in order, before the next event, once it answers again); without it such
+        events are logged and lost."""
+        self._journal = None
+        if journal_dir is not None:
+            from context_service.memory.journal import JournaledTradeWriter
+
+            self._journal = JournaledTradeWriter(
+                self.store_trade_event, journal_dir, unreachable=(ContextUnavailable,)
+            )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -67,21 +79,39 @@ class HttpContextClient:
             )
         return verdict
 
-    def record_trade_event(self, event: TradeEvent) -> bool:
-        try:
-            response = self._post("/v1/trades/events", event.model_dump(mode="json"))
-        except ContextUnavailable as exc:
-            logger.warning("trade event %s not recorded: %s", event.event, exc)
-            return False
-        if response.status_code not in (200, 201, 202):
-            logger.warning(
-                "trade event %s refused: HTTP %s %s",
+    def store_trade_event(self, event: TradeEvent) -> bool:
+        """Send one event; True when stored, False when the sidecar already had it or refused
+        it as invalid. Raises :class:`ContextUnavailable` when the sidecar could not take it
+        (down, timeout, auth, 5xx such as its Redis being down): the event must be kept."""
+        response = self._post("/v1/trades/events", event.model_dump(mode="json"))
+        if response.status_code in (200, 201, 202):
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            return not (isinstance(body, dict) and body.get("duplicate") is True)
+        if response.status_code in (400, 409, 413, 422):
+            logger.error(
+                "trade event %s refused as invalid: HTTP %s %s",
                 event.event,
                 response.status_code,
                 response.text[:200],
             )
             return False
-        return True
+        raise ContextUnavailable(
+            f"sidecar answered HTTP {response.status_code} on /v1/trades/events: "
+            f"{response.text[:200]}"
+        )
+
+    def record_trade_event(self, event: TradeEvent) -> bool:
+        if self._journal is not None:
+            self._journal.record(event)  # stored, duplicate, or kept for replay: never lost
+            return True
+        try:
+            return self.store_trade_event(event)
+        except ContextUnavailable as exc:
+            logger.warning("trade event %s not recorded: %s", event.event, exc)
+            return False
 
     def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:
         try:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,13 @@ _encodings_by_model: dict[str, tiktoken.Encoding | None] = {}
 
 def _load_encoding(model: str) -> tiktoken.Encoding | None:
     """The best encoding we can load for ``model``, or None (then count bytes)."""
+    try:
+        # Imported here: the bot image ships the strategy without tiktoken (it never counts
+        # tokens), and importing the engine's lane rules must not require it.
+        import tiktoken
+    except ImportError as error:
+        log.warning("tiktoken is not installed (%s); counting UTF-8 bytes", error)
+        return None
     try:
         encoding = tiktoken.encoding_for_model(model)
         log.info("token counting for %s uses its encoding %s", model, encoding.name)

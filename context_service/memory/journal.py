@@ -1,9 +1,13 @@
-"""Trade events survive a Redis outage: they go to a local journal and are replayed later.
+"""Trade events survive an outage: they go to a local journal and are replayed later.
+
+The writer stores events through a *sink*: the Redis memory (sidecar and in-process paths) or
+any callable that stores one event and raises one of the ``unreachable`` exceptions when it
+cannot answer (the bot's HTTP client, while the sidecar is down).
 
 The strategy calls :meth:`JournaledTradeWriter.record` for every fill and closed trade. When
-Redis answers, the event is stored (idempotently). When it does not, the event is appended to
+the sink answers, the event is stored (idempotently). When it does not, the event is appended to
 ``trade-events.jsonl`` in the journal folder (flushed and fsynced) and the strategy carries on.
-Once Redis is back, :meth:`~JournaledTradeWriter.replay` (also tried before each new event)
+Once the sink answers again, :meth:`~JournaledTradeWriter.replay` (also tried before each new event)
 writes the journal in order; events already stored are skipped by idempotence, so a replay
 interrupted half-way is simply run again. Lines that are not valid events are moved to
 ``trade-events.rejected.jsonl`` with the reason, never dropped.
@@ -20,13 +24,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import redis
 from pydantic import ValidationError
 
-from .memory import Memory
 from .models import TradeEvent
+
+if TYPE_CHECKING:
+    from .memory import Memory
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +43,38 @@ REJECTED_NAME = "trade-events.rejected.jsonl"
 UNREACHABLE = (redis.RedisError,)
 
 RecordOutcome = Literal["stored", "duplicate", "journaled"]
+# Stores one event: True when added, False when it was already there (idempotent replays).
+TradeSink = Callable[[TradeEvent], bool]
 
 
 class JournaledTradeWriter:
-    """Writes trade events to memory, or to a local journal while Redis is unreachable."""
+    """Writes trade events to memory, or to a local journal while its sink is unreachable."""
 
     def __init__(
         self,
-        memory: Memory,
+        sink: Memory | TradeSink,
         journal_dir: Path | None = None,
         retry_after_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        unreachable: tuple[type[BaseException], ...] = UNREACHABLE,
     ) -> None:
-        """``journal_dir`` defaults to the memory's ``settings.journal_dir``. After Redis
-        refused an event, :meth:`record` journals straight away for ``retry_after_s`` seconds
-        instead of waiting on a dead connection for every fill."""
-        self.memory = memory
+        """``sink`` is a :class:`Memory` or a callable storing one event (see the module
+        docstring); ``journal_dir`` defaults to the memory's ``settings.journal_dir`` and is
+        required for a callable. After the sink failed, :meth:`record` journals straight away
+        for ``retry_after_s`` seconds instead of waiting on a dead connection for every fill."""
+        if callable(sink):
+            if journal_dir is None:
+                raise ValueError("journal_dir is required when the sink is a callable")
+            self._store: TradeSink = sink
+        else:
+            memory = sink
+            self._store = lambda event: memory.bot(event.bot_id).record_trade_event(event)
+            journal_dir = journal_dir or memory.settings.journal_dir
+        self.unreachable = unreachable
         self.retry_after_s = retry_after_s
         self._clock = clock
-        self._quiet_until = float("-inf")
-        self.journal_dir = Path(journal_dir or memory.settings.journal_dir)
+        self._failed_at = float("-inf")
+        self.journal_dir = Path(journal_dir)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.journal_dir / JOURNAL_NAME
         self.rejected_path = self.journal_dir / REJECTED_NAME
@@ -80,9 +98,9 @@ class JournaledTradeWriter:
             return sum(1 for line in handle if line.strip())
 
     def record(self, event: TradeEvent) -> RecordOutcome:
-        """Store ``event``; journal it when Redis is unreachable. Never loses an event."""
+        """Store ``event``; journal it when the sink is unreachable. Never loses an event."""
         with self._locked():
-            if self._clock() < self._quiet_until:  # Redis failed moments ago: don't wait on it
+            if self._clock() - self._failed_at < self.retry_after_s:  # failed moments ago: skip it
                 self._append(event)
                 return "journaled"
             if self._has_journal():
@@ -91,23 +109,23 @@ class JournaledTradeWriter:
                     self._append(event)
                     return "journaled"
             try:
-                added = self.memory.bot(event.bot_id).record_trade_event(event)
-            except UNREACHABLE as exc:
-                log.warning("Redis refused the trade event (%s): journaled", exc)
+                added = self._store(event)
+            except self.unreachable as exc:
+                log.warning("trade event not stored (%s): journaled", exc)
                 self._failed()
                 self._append(event)
                 return "journaled"
             return "stored" if added else "duplicate"
 
     def replay(self) -> int:
-        """Write journaled events to Redis in order; returns how many left the journal.
-        Always tries Redis (call it when Redis is known to be back)."""
+        """Write journaled events to the sink in order; returns how many left the journal.
+        Always tries the sink (call it when it is known to be back)."""
         with self._locked():
             return self._replay_locked()
 
     # -- internals -----------------------------------------------------------------------
     def _failed(self) -> None:
-        self._quiet_until = self._clock() + self.retry_after_s
+        self._failed_at = self._clock()
 
     def _has_journal(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
@@ -138,11 +156,11 @@ class JournaledTradeWriter:
                 done += 1
                 continue
             try:
-                self.memory.bot(event.bot_id).record_trade_event(event)
-            except UNREACHABLE:
+                self._store(event)
+            except self.unreachable:
                 self._failed()
                 break
-            self._quiet_until = float("-inf")  # Redis answers again
+            self._failed_at = float("-inf")  # the sink answers again
             done += 1
         self._rewrite(lines[done:])
         if done:

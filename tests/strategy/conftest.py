@@ -50,9 +50,13 @@ def no_db() -> Iterator[None]:
 
 
 @pytest.fixture
-def sidecar_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+def sidecar_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Settings:
     settings = Settings(
-        sidecar_url=SIDECAR, sidecar_timeout_s=0.5, api_token="t0ken", _env_file=None
+        sidecar_url=SIDECAR,
+        sidecar_timeout_s=0.5,
+        api_token="t0ken",
+        journal_dir=tmp_path / "journal",
+        _env_file=None,
     )
     monkeypatch.setattr(factory, "get_settings", lambda: settings)
     return settings

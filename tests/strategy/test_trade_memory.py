@@ -78,15 +78,34 @@ def test_entry_exit_and_close_events_carry_the_verdict(sidecar_settings, no_db) 
     assert strategy.ctx.stats.memory_events == 3
 
 
-def test_memory_failures_never_reach_freqtrade(sidecar_settings, no_db) -> None:
+def test_trade_events_wait_in_a_journal_while_the_sidecar_is_down(sidecar_settings, no_db) -> None:
+    sidecar_up = False
+    stored: list[dict] = []
+
+    def trade_events(request: httpx.Request) -> httpx.Response:
+        if not sidecar_up:
+            raise httpx.ConnectError("connection refused")
+        stored.append(json.loads(request.content))
+        return httpx.Response(201, json={"stored": True, "duplicate": False})
+
+    journal = sidecar_settings.journal_dir / "bot-1" / "trade-events.jsonl"
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
         router.post("/v1/leases/bot-1").respond(200, json={"held": True})
-        router.post("/v1/trades/events").mock(side_effect=httpx.ConnectError("down"))
+        router.post("/v1/trades/events").mock(side_effect=trade_events)
         strategy = load_strategy(strategy_config())
         strategy.bot_start()
         trade = open_trade(PAIR, 40_000.0, 0.0008, NOW, filled=0.0008)
         strategy.order_filled(PAIR, trade, trade.orders[0], NOW)  # must not raise
-    assert strategy.ctx.stats.memory_failures == 1
+        assert len(journal.read_text().splitlines()) == 1  # kept, not lost
+
+        sidecar_up = True
+        strategy.ctx.client._journal.retry_after_s = 0  # the next fill comes minutes later
+        strategy.order_filled(PAIR, trade, exit_order(trade, 42_000.0), NOW + timedelta(hours=5))
+
+    # the journaled entry went first, then the exit and the close: memory sees them in order
+    assert [e["event"] for e in stored] == ["entry_fill", "exit_fill", "trade_closed"]
+    assert not journal.exists()
+    assert strategy.ctx.stats.memory_failures == 0
 
 
 def event() -> TradeEvent:
