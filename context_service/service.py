@@ -215,8 +215,12 @@ class ContextService:
         decision: _Decision | None = None
         for name in chain:
             try:
-                decision = getattr(self, f"_provide_{name}")(ask)
-                break
+                try:
+                    decision = getattr(self, f"_provide_{name}")(ask)
+                    break
+                except redis.RedisError as exc:
+                    # Replay and LLM guardrails need Redis; without it no LLM money is spent.
+                    raise ProviderSkipped("redis_error", f"{type(exc).__name__}: {exc}") from None
             except ProviderSkipped as skipped:
                 reasons.append(f"{name}:{skipped.reason}")
                 self.metrics.fallbacks.labels(name, skipped.reason).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import redis
 
 from context_service.models import Evidence, Provenance
 from context_service.verdicts.chain import resolve_chain
@@ -125,3 +126,18 @@ def test_reused_synthesis_sees_writes_from_other_writers(make_service) -> None:
 
     assert "late-news" not in first.text and "[late-news]" in second.text
     assert service.synthesize("bot-1", 500, as_of=T0) is second  # unchanged: reused
+
+
+def test_a_redis_failure_in_replay_or_the_llm_guardrails_falls_back(make_service) -> None:
+    service = make_service()
+
+    def broken(*args, **kwargs):
+        raise redis.ConnectionError("connection refused")
+
+    service.replay.get = broken  # type: ignore[method-assign]
+    service.llm.limiter.acquire = broken  # type: ignore[union-attr]
+
+    verdict = service.decide(make_request())
+
+    assert verdict.source == "rules"
+    assert verdict.fallback_reason == "replay:redis_error; llm:redis_error"
