@@ -7,6 +7,8 @@ wiped afterwards), a stub OpenAI-compatible LLM, and this load generator. Scenar
 * ``llm``: every verdict a cache miss, through the stub LLM (``--stub-delay-ms`` per call),
   both at 50 and 200 requests per second, open loop (requests are sent on schedule, never
   waiting for earlier answers), each for ``--duration`` seconds;
+* ``in-process rules``: the backtest path, ``decide(request, ["rules"])`` in this process with
+  evidence in memory (as of each candle) and the audit trail in Redis;
 * ``context``: ``POST /v1/context`` (budget 1500, a new as-of time each request, so every
   request is a full synthesis) on a bot with 5,000 evidence objects; with the default manifest
   entries (the included ones) and without entries (``manifest_entries: none``).
@@ -36,6 +38,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+if (REPO.parent / "shared" / "tiktoken").is_dir():  # offline machines: the cached encoding
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
 TOKEN = "bench-token-0123456789abcdef"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 RATES = (50, 200)
@@ -244,9 +248,7 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
 
 
 def spawn(*args: str) -> subprocess.Popen:
-    env = {**os.environ}
-    env.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
-    return subprocess.Popen([sys.executable, __file__, *args], env=env, cwd=REPO)
+    return subprocess.Popen([sys.executable, __file__, *args], env=dict(os.environ), cwd=REPO)
 
 
 def wipe(redis_url: str, prefix: str) -> None:
@@ -360,6 +362,7 @@ def run(duration: float, stub_delay_ms: float, redis_url: str) -> list[dict]:
             )
             row = open_loop(client, "/v1/context", bodies[300:], 20, min(duration, 5))
             rows.append({"scenario": "context 5k objects", "rate": 20, **row})
+        rows.append(in_process_rules(redis_url, prefix))
     finally:
         for process in (sidecar, stub):
             process.terminate()
@@ -369,6 +372,42 @@ def run(duration: float, stub_delay_ms: float, redis_url: str) -> list[dict]:
                 process.kill()
         wipe(redis_url, prefix)
     return rows
+
+
+def in_process_rules(redis_url: str, prefix: str, decisions: int = 2_000) -> dict:
+    """Backtest path: ``decide(..., ["rules"])`` in-process, evidence in memory, as of each
+    candle, audit and recent verdicts in Redis."""
+    from context_service.keys import Keyspace
+    from context_service.memory import connect
+    from context_service.service import ContextService
+    from context_service.settings import Settings
+    from context_service.verdicts.models import VerdictRequest
+
+    settings = Settings(_env_file=None, redis_url=redis_url)  # type: ignore[call-arg]
+    service = ContextService(
+        settings, connect(settings), Keyspace(prefix=prefix), evidence_store="memory"
+    )
+    pairs = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT")
+    requests = [
+        VerdictRequest.model_validate(verdict_body(k // len(pairs), "bt-bench", pairs[k % 5]))
+        for k in range(decisions)
+    ]
+    timings = []
+    for request in requests:
+        started = time.perf_counter()
+        service.decide(request, ["rules"])
+        timings.append((time.perf_counter() - started) * 1000)
+    return {
+        "scenario": "in-process rules",
+        "rate": "sequential",
+        "requests": decisions,
+        "errors": 0,
+        "achieved_rps": round(decisions / (sum(timings) / 1000), 1),
+        "p50_ms": round(percentile(timings, 50), 2),
+        "p99_ms": round(percentile(timings, 99), 2),
+        "max_ms": round(max(timings), 2),
+        "sources": {"rules": decisions},
+    }
 
 
 def print_table(rows: list[dict]) -> None:
