@@ -58,10 +58,9 @@ class CircuitBreaker:
         return self.open_until(bot_id) <= at.timestamp()
 
     def record_success(self, bot_id: str) -> None:
-        key = self.keyspace.bot(bot_id).breaker
-        was_open = self.open_until(bot_id) > 0
-        self.redis.delete(key)
-        if was_open and self.alerts is not None:
+        """A successful call closes the breaker (and resolves its alert, if any)."""
+        removed = self.redis.delete(self.keyspace.bot(bot_id).breaker)
+        if removed and self.alerts is not None:
             self.alerts.resolve(f"breaker:{bot_id}")
 
     def record_failure(self, bot_id: str, at: datetime, reason: str) -> bool:
