@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from context_service.keys import InvalidBotId
+
+log = logging.getLogger("context_service.api")
 
 
 def describe(error: dict[str, Any]) -> str:
@@ -39,6 +44,21 @@ async def invalid_bot_id(request: Request, exc: InvalidBotId) -> JSONResponse:
     return JSONResponse(status_code=422, content={"message": str(exc), "detail": str(exc)})
 
 
+async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
+    # Bots treat any non-200 as "no verdict" and refuse entries (fail closed); say why.
+    log.error(
+        json.dumps(
+            {"event": "redis_unavailable", "path": request.url.path, "error": type(exc).__name__}
+        )
+    )
+    return JSONResponse(
+        status_code=503,
+        content={"message": f"Redis unavailable ({type(exc).__name__}); nothing was written"},
+        headers={"Retry-After": "5"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidBotId, invalid_bot_id)  # type: ignore[arg-type]
+    app.add_exception_handler(redis.RedisError, redis_unavailable)  # type: ignore[arg-type]
