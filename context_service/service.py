@@ -137,6 +137,7 @@ class ContextService:
         self._guard = threading.Lock()
         self._pushed: dict[tuple[str, str], tuple[str, float]] = {}
         self._synthesis_memo: OrderedDict[tuple, tuple[Any, float, Synthesis]] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ContextService:
@@ -260,17 +261,19 @@ class ContextService:
             return engine.synthesize(budget, as_of=as_of, now=now)
         version = self.redis.get(self.keyspace.bot(bot_id).objects_version)
         key = (bot_id, budget, as_of)
-        hit = self._synthesis_memo.get(key)
+        with self._memo_lock:  # shared by every bot; the caller holds only its bot's lock
+            hit = self._synthesis_memo.get(key)
         fresh = hit is not None and hit[0] == version
         if fresh and as_of is None:
             fresh = time.monotonic() - hit[1] < LIVE_SYNTHESIS_MEMO_S  # type: ignore[index]
         if fresh:
             return hit[2]  # type: ignore[index]
         synthesis = engine.synthesize(budget, as_of=as_of, now=now)
-        self._synthesis_memo[key] = (version, time.monotonic(), synthesis)
-        self._synthesis_memo.move_to_end(key)
-        while len(self._synthesis_memo) > SYNTHESIS_MEMO_ENTRIES:
-            self._synthesis_memo.popitem(last=False)
+        with self._memo_lock:
+            self._synthesis_memo[key] = (version, time.monotonic(), synthesis)
+            self._synthesis_memo.move_to_end(key)
+            while len(self._synthesis_memo) > SYNTHESIS_MEMO_ENTRIES:
+                self._synthesis_memo.popitem(last=False)
         return synthesis
 
     def _push_snapshot(
