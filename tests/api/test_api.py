@@ -204,3 +204,20 @@ def test_llm_usage_reports_spend_calls_fallbacks_and_latency(
 def test_no_token_configured_means_open_api(make_service) -> None:
     with TestClient(create_app(service=make_service(llm=False))) as client:
         assert client.get("/v1/alerts").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [("included", {"news-1", "news-2"}), ("all", {"news-1", "news-2", "news-3"}), ("none", None)],
+)
+def test_context_manifest_entries_are_selectable(client: TestClient, entries, expected) -> None:
+    late = news(3, observed_at=(T0 + timedelta(days=1)).isoformat())  # not yet observed at T0
+    client.post(
+        "/v1/evidence", json={"bot_id": "bot-1", "objects": [news(1), news(2), late]}, headers=AUTH
+    )
+    body = {"bot_id": "bot-1", "as_of": T0.isoformat(), "manifest_entries": entries}
+    manifest = client.post("/v1/context", json=body, headers=AUTH).json()["manifest"]
+    if expected is None:
+        assert "entries" not in manifest and manifest["lanes"]
+    else:
+        assert {e["id"] for e in manifest["entries"]} == expected
