@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,12 +16,14 @@ class _ChatHandler(BaseHTTPRequestHandler):
     """Answers POST /v1/chat/completions like an OpenAI-compatible server (vLLM, Ollama...)."""
 
     seen: list[dict] = []
+    delay_s = 0.0
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append(
             {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
         )
+        time.sleep(type(self).delay_s)
         if self.path != "/v1/chat/completions":
             self.send_error(404)
             return
@@ -37,10 +40,19 @@ class _ChatHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a deliberately slow handler must not hold up the teardown
+
+    def handle_error(self, request, client_address) -> None:  # the client hung up on purpose
+        pass
+
+
 @pytest.fixture
 def local_llm() -> Iterator[str]:
     _ChatHandler.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+    _ChatHandler.delay_s = 0.0
+    server = _QuietServer(("127.0.0.1", 0), _ChatHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -61,3 +73,15 @@ def test_verdict_through_a_local_openai_compatible_server(make_service, local_ll
     assert request["auth"] == "Bearer sk-local-test"
     assert request["body"]["max_tokens"] == service.settings.llm_max_output_tokens
     assert request["body"]["messages"][1]["content"].count("<<<CONTEXT_DATA_END>>>") == 1
+
+
+def test_a_slow_server_times_out_and_falls_back_in_time(make_service, local_llm: str) -> None:
+    _ChatHandler.delay_s = 1.5
+    service = make_service(llm_base_url=local_llm, llm_timeout_s=0.3, llm_max_retries=0)
+
+    started = time.perf_counter()
+    verdict = service.decide(make_request())
+    elapsed = time.perf_counter() - started
+
+    assert verdict.source == "rules" and verdict.fallback_reason == "replay:miss; llm:timeout"
+    assert elapsed < 1.2  # the configured timeout, not the server, decides how long we wait
