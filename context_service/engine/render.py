@@ -49,8 +49,26 @@ def line_prefix(obj: KnowledgeObject) -> str:
     return f"- [{obj.id}] ({', '.join(facts)}) "
 
 
+def compact_prefix(obj: KnowledgeObject) -> str:
+    """``- [id] ``: the id alone, for a shortened line whose facts would not fit."""
+    return f"- [{obj.id}] "
+
+
 def render_line(obj: KnowledgeObject) -> str:
     return f"{line_prefix(obj)}{one_line(obj.summary)}\n"
+
+
+def shorten_object(
+    obj: KnowledgeObject, max_tokens: int, count: Callable[[str], int]
+) -> str | None:
+    """``obj``'s line shortened to at most ``max_tokens``: with its facts when at least one word
+    then fits, else with its id alone (a small last gap of the budget still carries a cited,
+    readable piece). None when not even that fits."""
+    for prefix in (line_prefix(obj), compact_prefix(obj)):
+        line = shorten_line(prefix, obj.summary, max_tokens, count)
+        if line is not None:
+            return line
+    return None
 
 
 def shorten_line(

@@ -22,7 +22,7 @@ import numpy as np
 from context_service.engine.allocation import Allocation, allocate
 from context_service.engine.lanes import LanePolicy
 from context_service.engine.manifest import COMPONENTS, LaneTotals, ManifestEntry
-from context_service.engine.render import lane_header, line_prefix, shorten_line
+from context_service.engine.render import lane_header, shorten_object
 from context_service.engine.table import KINDS, CandidateTable
 from context_service.engine.tokens import TokenCounter
 
@@ -177,7 +177,7 @@ def draft(
 
     def shorten(position: int, max_tokens: int) -> tuple[str, int] | None:
         obj = table.objects[cand_slots[position]]
-        line = shorten_line(line_prefix(obj), obj.summary, max_tokens, counter.count)  # type: ignore[arg-type]
+        line = shorten_object(obj, max_tokens, counter.count)
         return None if line is None else (line, counter.count(line))
 
     allocation = allocate(
