@@ -440,8 +440,19 @@ class ContextService:
 
     # --- trade memory --------------------------------------------------------------------
     def record_trade_event(self, event: TradeEvent) -> bool:
-        """Store a trade event (idempotent); False when it was a duplicate."""
-        return self.memory.bot(event.bot_id).record_trade_event(event)
+        """Store a trade event (idempotent); False when it was a duplicate.
+
+        A newly closed trade refreshes the bot's insights as of its close time, into the bot's
+        context (the memory lane): later verdicts see what trade memory concluded, and a
+        backtest's verdicts see it only from the candle on which it became true.
+        """
+        bot = self.memory.bot(event.bot_id)
+        added = bot.record_trade_event(event)
+        if added and event.event == "trade_closed":
+            found = bot.insights(event.time)
+            if found:
+                self.upsert(event.bot_id, found)
+        return added
 
     def stats(self, bot_id: str, as_of: datetime | None = None) -> TradeStats:
         return self.memory.bot(bot_id).stats(as_of)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # --- retention -----------------------------------------------------------------------
     audit_max_entries: int = Field(default=100_000, ge=100)
     audit_max_age_days: int = Field(default=90, ge=1)
+    retention_interval_s: float = Field(
+        default=3600, ge=0, description="How often the sidecar applies retention; 0 = never."
+    )
     evidence_ttl_hours: dict[str, float] = Field(
         default_factory=lambda: {
             "news-sentiment": 72,

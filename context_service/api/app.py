@@ -22,6 +22,7 @@ from context_service.api.routes import context, evidence, health, trades, usage,
 from context_service.dashboard import api as dashboard_api
 from context_service.dashboard import page as dashboard_page
 from context_service.fleet import routes as leases
+from context_service.retention import RetentionScheduler
 from context_service.service import ContextService
 from context_service.settings import Settings, get_settings
 from context_service.verdicts.metrics import ServiceMetrics
@@ -50,7 +51,14 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.service is None:
             app.state.service = ContextService.from_settings(settings)
+        retention = None
+        if owns_service and settings.retention_interval_s > 0:
+            retention = RetentionScheduler(
+                app.state.service.memory, settings.retention_interval_s
+            ).start()
         yield
+        if retention is not None:
+            retention.stop()
         if owns_service and app.state.service is not None:
             app.state.service.close()
 
