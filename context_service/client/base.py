@@ -9,6 +9,7 @@ from context_service.verdicts.models import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent
+    from context_service.models import KnowledgeObject
 
 
 class ContextUnavailable(Exception):
@@ -31,6 +32,10 @@ class ContextClient(Protocol):
 
     def record_trade_event(self, event: TradeEvent) -> bool:
         """Write one trade event to memory; False (never an exception) when it failed."""
+        ...
+
+    def upsert_knowledge(self, bot_id: str, objects: list[KnowledgeObject]) -> int:
+        """Upsert knowledge objects into the bot's context; raises :class:`ContextUnavailable`."""
         ...
 
     def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +44,11 @@ class StrategyOptions(BaseModel):
     provider: VerdictProviderName | None = None
     record_memory: bool | None = None
     key_prefix: str = DEFAULT_PREFIX
+    knowledge_file: str | None = Field(
+        default=None,
+        description="Goals, constraints and pinned facts pushed into the context at start-up "
+        "(YAML or JSON; relative paths are inside the user_data directory).",
+    )
 
     _bot = field_validator("bot_id")(lambda cls, v: None if v is None else validate_bot_id(v))
 
@@ -103,6 +109,8 @@ class StrategyContext:
     config: dict[str, Any] = field(repr=False, default_factory=dict)
     blocked_reason: str | None = None
     lease_held: bool = True
+    knowledge: list[Any] = field(default_factory=list, repr=False)
+    knowledge_pending: bool = False
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, reason: str, detail: str | None = None) -> bool:
@@ -117,6 +125,22 @@ class StrategyContext:
         limits = self.guard.limits
         room = self.guard.max_entry_stake(positions, pair)
         return max(0.0, min(proposed, max_stake, limits.stake_per_trade, room))
+
+    # --- standing knowledge ------------------------------------------------------------------
+    def push_knowledge(self) -> None:
+        """Send the knowledge file's objects to the context; retried every loop until it works
+        (the sidecar may start after the bot). Upserts are idempotent, so a retry is harmless."""
+        if not self.knowledge_pending or self.client is None:
+            return
+        from context_service.client.base import ContextUnavailable
+
+        try:
+            count = self.client.upsert_knowledge(self.bot_id, self.knowledge)
+        except ContextUnavailable as exc:
+            logger.warning("knowledge file not pushed yet (retrying next loop): %s", exc)
+            return
+        self.knowledge_pending = False
+        logger.info("pushed %d standing knowledge objects into the context", count)
 
     # --- lease and live safety --------------------------------------------------------------
     def renew_lease(self) -> None:
@@ -297,6 +321,7 @@ def build_strategy_context(
                 timeout_s=settings.sidecar_timeout_s,
                 journal_dir=settings.journal_dir / bot_id,
             )
+    knowledge = _knowledge(config, options)
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
     gate = (
         VerdictGate(client, bot_id, min_conf, stats)
@@ -314,4 +339,21 @@ def build_strategy_context(
         stats=stats,
         in_process=in_process,
         config=config,
+        knowledge=knowledge,
+        knowledge_pending=bool(knowledge) and client is not None,
     )
+
+
+def _knowledge(config: dict[str, Any], options: StrategyOptions) -> list[Any]:
+    """The objects of the configured knowledge file; a bad file is a configuration error."""
+    if not options.knowledge_file:
+        return []
+    from context_service.knowledge import KnowledgeFileError, load_knowledge_file
+
+    path = Path(options.knowledge_file)
+    if not path.is_absolute():
+        path = Path(config.get("user_data_dir") or "user_data") / path
+    try:
+        return load_knowledge_file(path)
+    except KnowledgeFileError as exc:
+        raise ConfigProblem(str(exc)) from exc

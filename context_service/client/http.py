@@ -14,6 +14,7 @@ from context_service.verdicts.models import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent
+    from context_service.models import KnowledgeObject
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,19 @@ class HttpContextClient:
         except ContextUnavailable as exc:
             logger.warning("trade event %s not recorded: %s", event.event, exc)
             return False
+
+    def upsert_knowledge(self, bot_id: str, objects: list[KnowledgeObject]) -> int:
+        body = {
+            "bot_id": bot_id,
+            "objects": [obj.model_dump(mode="json", exclude_none=True) for obj in objects],
+        }
+        response = self._post("/v1/evidence", body)
+        if response.status_code != 200:
+            raise ContextUnavailable(
+                f"sidecar answered HTTP {response.status_code} on /v1/evidence: "
+                f"{response.text[:300]}"
+            )
+        return len(objects)
 
     def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:
         try:

@@ -10,6 +10,7 @@ from context_service.verdicts.models import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent
+    from context_service.models import KnowledgeObject
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,8 @@ class Engine(Protocol):
     def decide(self, request: VerdictRequest, providers=None) -> Verdict: ...
 
     def record_trade_event(self, event: TradeEvent) -> bool: ...
+
+    def upsert(self, bot_id: str, objects: list[KnowledgeObject]) -> list[KnowledgeObject]: ...
 
 
 class InProcessContextClient:
@@ -46,6 +49,12 @@ class InProcessContextClient:
         except Exception as exc:
             logger.warning("trade event %s not recorded: %s", event.event, exc)
             return False
+
+    def upsert_knowledge(self, bot_id: str, objects: list[KnowledgeObject]) -> int:
+        try:
+            return len(self.engine.upsert(bot_id, objects))
+        except Exception as exc:
+            raise ContextUnavailable(f"engine failed: {type(exc).__name__}: {exc}") from exc
 
     def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:
         # Backtests place no orders on any account: there is nothing to lease.

@@ -172,7 +172,7 @@ def _bot(fleet: Fleet, bot: BotSpec) -> dict[str, Any]:
             "CTX_SIDECAR_URL": f"http://sidecar:{SIDECAR_PORT}",
         },
         "volumes": [
-            f"./{_rel(fleet.base_config)}:{home}/config/base.json:ro",
+            f"{_rel(fleet.base_config)}:{home}/config/base.json:ro",
             f"./{GENERATED_DIR}/{bot.id}.config.json:{home}/config/bot.json:ro",
             f"./user_data/logs/{bot.id}:{home}/user_data/logs",
             f"./user_data/db/{bot.id}:{home}/user_data/db",

@@ -161,6 +161,7 @@ class ContextGatedStrategy(IStrategy):
         if not self.in_process:
             self.ctx.rebuild_daily_ledger(Trade.get_trades_proxy())
             self._renew_lease(datetime.now(UTC), force=True)
+        self.ctx.push_knowledge()
 
     def _renew_lease(self, now: datetime, force: bool = False) -> None:
         ctx = self.ctx
@@ -250,6 +251,7 @@ class ContextGatedStrategy(IStrategy):
         if ctx is None:
             return
         self._renew_lease(current_time)
+        ctx.push_knowledge()  # no-op once the knowledge file's objects are in the context
         if ctx.gate is None:
             return
         signal = self._signal_candle(current_time)

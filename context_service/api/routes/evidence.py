@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from context_service.api.errors import describe
 from context_service.api.routes.deps import Service
 from context_service.keys import validate_bot_id
-from context_service.models import KNOWLEDGE_ADAPTER, KnowledgeObject
+from context_service.knowledge import validate_objects
 
 router = APIRouter(tags=["evidence"])
 MAX_BATCH = 5_000
@@ -34,34 +33,10 @@ class UpsertResult(BaseModel):
     ids: list[str]
 
 
-def validate_batch(raw: list[dict[str, Any]]) -> tuple[list[KnowledgeObject], list[dict]]:
-    """Every object validated; the problems of each bad one, named by index and id."""
-    objects: list[KnowledgeObject] = []
-    problems: list[dict[str, Any]] = []
-    for index, item in enumerate(raw):
-        data = {"kind": "evidence", **item}  # evidence is the default kind
-        try:
-            objects.append(KNOWLEDGE_ADAPTER.validate_python(data))
-        except ValidationError as exc:
-            errors = [
-                describe(
-                    {
-                        "loc": e["loc"][1:]
-                        if e["loc"] and e["loc"][0] == data["kind"]
-                        else e["loc"],
-                        "msg": e["msg"],
-                    }
-                )
-                for e in exc.errors()
-            ]
-            problems.append({"index": index, "id": item.get("id"), "errors": errors})
-    return objects, problems
-
-
 @router.post("/evidence", response_model=UpsertResult)
 def upsert_evidence(batch: EvidenceBatch, service: Service) -> UpsertResult | JSONResponse:
     """Upsert a batch; one invalid object rejects the whole batch (422) and nothing is stored."""
-    objects, problems = validate_batch(batch.objects)
+    objects, problems = validate_objects(batch.objects)
     if problems:
         first = problems[0]
         return JSONResponse(

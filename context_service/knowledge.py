@@ -1,0 +1,111 @@
+"""Knowledge objects in bulk: batch validation and the bot's knowledge file.
+
+A batch is validated as a whole and every bad object is named by its index and id, so the HTTP
+API and the knowledge file report problems the same way and nothing is half-written.
+
+The knowledge file holds a bot's standing goals, constraints and pinned facts (YAML or JSON)::
+
+    observed_at: 2020-01-01T00:00:00Z   # default for objects without one (see below)
+    source: trader                      # default provenance source
+    objects:
+      - kind: goal
+        id: goal-preserve-capital
+        priority: p0
+        summary: Preserve the sub-account's capital; skip marginal entries.
+
+Standing knowledge needs an ``observed_at``: in as-of mode (backtests) undated objects are
+never shown, so the file's default dates them from when the trader adopted them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from context_service.models import KNOWLEDGE_ADAPTER, KnowledgeObject, as_utc
+
+
+class KnowledgeFileError(ValueError):
+    """The knowledge file cannot be read or holds invalid objects."""
+
+
+def describe(error: dict[str, Any]) -> str:
+    """``summary: String should have at least 1 character``."""
+    where = ".".join(str(part) for part in error.get("loc", ())) or "object"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+def validate_objects(raw: list[Any]) -> tuple[list[KnowledgeObject], list[dict[str, Any]]]:
+    """Every object validated (``kind`` defaults to evidence); the problems of each bad one,
+    as ``{"index", "id", "errors"}``."""
+    objects: list[KnowledgeObject] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append({"index": index, "id": None, "errors": ["object: must be a mapping"]})
+            continue
+        data = {"kind": "evidence", **item}
+        try:
+            objects.append(KNOWLEDGE_ADAPTER.validate_python(data))
+        except ValidationError as exc:
+            errors = [
+                describe(
+                    {
+                        # drop the discriminator tag pydantic puts first in the location
+                        "loc": e["loc"][1:]
+                        if e["loc"] and e["loc"][0] == data["kind"]
+                        else e["loc"],
+                        "msg": e["msg"],
+                    }
+                )
+                for e in exc.errors()
+            ]
+            problems.append({"index": index, "id": item.get("id"), "errors": errors})
+    return objects, problems
+
+
+def load_knowledge_file(path: Path) -> list[KnowledgeObject]:
+    """The objects of a knowledge file; :class:`KnowledgeFileError` names every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KnowledgeFileError(f"cannot read knowledge file {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise KnowledgeFileError(f"{path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise KnowledgeFileError(f"{path}: expected a mapping with an 'objects' list")
+    unknown = set(data) - {"observed_at", "source", "objects"}
+    if unknown:
+        raise KnowledgeFileError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    defaults: dict[str, Any] = {"provenance": {"source": str(data.get("source") or path.name)}}
+    if data.get("observed_at") is not None:
+        try:
+            observed = data["observed_at"]
+            defaults["observed_at"] = as_utc(
+                observed if not isinstance(observed, str) else _parse_time(observed)
+            )
+        except (TypeError, ValueError) as exc:
+            raise KnowledgeFileError(f"{path}: observed_at: {exc}") from exc
+    raw = [{**defaults, **item} if isinstance(item, dict) else item for item in data["objects"]]
+    objects, problems = validate_objects(raw)
+    if problems:
+        lines = [
+            f"  objects[{p['index']}] (id {p['id']!r}): {'; '.join(p['errors'])}" for p in problems
+        ]
+        raise KnowledgeFileError(f"{path}: {len(problems)} invalid objects:\n" + "\n".join(lines))
+    ids = [obj.id for obj in objects]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise KnowledgeFileError(f"{path}: ids must be unique; repeated: {', '.join(repeated)}")
+    return objects
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
