@@ -5,6 +5,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Market data for backtests: CTX_DATA_DIR / CTX_MARKETS_SNAPSHOT when set; otherwise a data
+# folder beside the checkout (../shared/data) when there is one; otherwise user_data/data/kucoin
+# (downloaded from KuCoin on first use when online).
+SHARED_DATA := $(abspath ../shared/data)
+ifeq ($(origin CTX_DATA_DIR),undefined)
+ifneq ($(wildcard $(SHARED_DATA)/kucoin/*.json),)
+export CTX_DATA_DIR := $(SHARED_DATA)/kucoin
+endif
+endif
+ifeq ($(origin CTX_MARKETS_SNAPSHOT),undefined)
+ifneq ($(wildcard $(SHARED_DATA)/kucoin-markets.json),)
+export CTX_MARKETS_SNAPSHOT := $(SHARED_DATA)/kucoin-markets.json
+endif
+endif
+ifeq ($(origin TIKTOKEN_CACHE_DIR),undefined)
+ifneq ($(wildcard $(abspath ../shared/tiktoken)),)
+export TIKTOKEN_CACHE_DIR := $(abspath ../shared/tiktoken)
+endif
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help install test lint format bench backtest up down logs ps run clean
 
