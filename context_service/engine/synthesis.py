@@ -16,28 +16,20 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 import numpy as np
 
 from context_service.engine.allocation import Allocation, allocate
 from context_service.engine.lanes import LanePolicy
-from context_service.engine.manifest import COMPONENTS, LaneTotals, ManifestEntry
+from context_service.engine.manifest import COMPONENTS, DropReason, LaneTotals, ManifestEntry
 from context_service.engine.render import lane_header, shorten_object
 from context_service.engine.table import KINDS, CandidateTable
 from context_service.engine.tokens import TokenCounter
 
 # Outcome codes of the manifest columns; 0 is "included", the rest are drop reasons.
 INCLUDED = 0
-REASONS = (
-    None,
-    "budget",
-    "filter",
-    "stale",
-    "duplicate",
-    "not-yet-observed",
-    "lane-disabled",
-    "lane-muted",
-)
+REASONS = (None, *get_args(DropReason))  # outcome code -> drop reason (0 = included)
 BUDGET, FILTER, STALE, DUPLICATE, NOT_YET_OBSERVED, LANE_DISABLED, LANE_MUTED = range(1, 8)
 _MODE_CODE = {"enabled": 0, "muted": 1, "disabled": 2}
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from freqtrade.persistence import LocalTrade, Order
+from strategy.helpers import make_order
 
 from context_service.risk.positions import position_of
 
@@ -13,24 +14,14 @@ WHEN = datetime(2022, 3, 1, 10, tzinfo=UTC)
 
 
 def order(side: str, amount: float, filled: float, price: float, n: int) -> Order:
-    return Order(
-        ft_order_side=side,
-        ft_pair="SOL/USDT",
-        ft_is_open=filled < amount,
-        ft_amount=amount,
-        ft_price=price,
-        order_id=f"o{n}",
-        status="open" if filled < amount else "closed",
-        symbol="SOL/USDT",
-        order_type="limit",
+    return make_order(
+        pair="SOL/USDT",
         side=side,
-        price=price,
-        average=price,
         amount=amount,
         filled=filled,
-        remaining=amount - filled,
-        cost=price * filled,
-        order_date=WHEN,
+        price=price,
+        when=WHEN,
+        order_id=f"o{n}",
     )
 
 

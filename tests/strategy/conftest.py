@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from freqtrade.enums import RunMode
-from freqtrade.persistence import LocalTrade, Order
+from freqtrade.persistence import LocalTrade
 from freqtrade.persistence.usedb_context import disable_database_use, enable_database_use
 from freqtrade.resolvers import StrategyResolver
 
 from context_service.client import factory
 from context_service.settings import USER_DATA, Settings
+from strategy.helpers import make_order
 
 SIDECAR = "http://sidecar.test"
 
@@ -84,25 +85,15 @@ def open_trade(pair: str, price: float, amount: float, when: datetime, filled: f
         exchange="kucoin",
         orders=[],
     )
-    order = Order(
-        ft_trade_id=trade.id,
-        ft_order_side="buy",
-        ft_pair=pair,
-        ft_is_open=filled < amount,
-        ft_amount=amount,
-        ft_price=price,
-        order_id=f"o{trade.id}",
-        status="open" if filled < amount else "closed",
-        symbol=pair,
-        order_type="limit",
+    order = make_order(
+        pair=pair,
         side="buy",
-        price=price,
-        average=price,
         amount=amount,
         filled=filled,
-        remaining=amount - filled,
-        cost=price * filled,
-        order_date=when,
+        price=price,
+        when=when,
+        order_id=f"o{trade.id}",
+        trade_id=trade.id,
     )
     trade.orders.append(order)
     LocalTrade.add_bt_trade(trade)

@@ -1,9 +1,11 @@
-"""Builders shared by the strategy tests: TA rows, snapshots, verdict JSON."""
+"""Builders shared by the strategy tests: TA rows, snapshots, verdict JSON, Freqtrade orders."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from freqtrade.persistence import Order
 
 from context_service.verdicts.models import Action, TASnapshot, Verdict, VerdictSource
 
@@ -67,3 +69,37 @@ def verdict_json(**kwargs: Any) -> dict[str, Any]:
 
 
 NEXT_CANDLE = CANDLE + timedelta(hours=1)
+
+
+def make_order(
+    *,
+    pair: str,
+    side: str,
+    amount: float,
+    filled: float,
+    price: float,
+    when: datetime,
+    order_id: str,
+    trade_id: int | None = None,
+) -> Order:
+    """A Freqtrade limit order, ``filled`` of ``amount`` executed at ``price``."""
+    return Order(
+        ft_trade_id=trade_id,
+        ft_order_side=side,
+        ft_pair=pair,
+        ft_is_open=filled < amount,
+        ft_amount=amount,
+        ft_price=price,
+        order_id=order_id,
+        status="open" if filled < amount else "closed",
+        symbol=pair,
+        order_type="limit",
+        side=side,
+        price=price,
+        average=price,
+        amount=amount,
+        filled=filled,
+        remaining=amount - filled,
+        cost=price * filled,
+        order_date=when,
+    )

@@ -16,31 +16,21 @@ from context_service.client.inprocess import InProcessContextClient
 from context_service.memory.models import TradeEvent
 from context_service.verdicts.models import Action
 from strategy.conftest import SIDECAR, load_strategy, open_trade, strategy_config
-from strategy.helpers import CANDLE, PAIR, ta_row, verdict_json
+from strategy.helpers import CANDLE, PAIR, make_order, ta_row, verdict_json
 
 NOW = CANDLE + timedelta(hours=1, minutes=3)
 
 
 def exit_order(trade, price: float) -> Order:
-    order = Order(
-        ft_trade_id=trade.id,
-        ft_order_side="sell",
-        ft_pair=trade.pair,
-        ft_is_open=False,
-        ft_amount=trade.amount,
-        ft_price=price,
-        order_id="exit-1",
-        status="closed",
-        symbol=trade.pair,
-        order_type="limit",
+    order = make_order(
+        pair=trade.pair,
         side="sell",
-        price=price,
-        average=price,
         amount=trade.amount,
         filled=trade.amount,
-        remaining=0,
-        cost=price * trade.amount,
-        order_date=NOW,
+        price=price,
+        when=NOW,
+        order_id="exit-1",
+        trade_id=trade.id,
     )
     trade.orders.append(order)
     return order
