@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import openai
 
 from context_service.llm.tools import ToolCall
 from context_service.settings import Settings
@@ -49,6 +48,8 @@ class LLMResponse:
 
 def classify(exc: Exception) -> LLMCallError:
     """Map an SDK exception to a recorded reason."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return LLMCallError("timeout", "LLM request timed out")
     if isinstance(exc, openai.APIConnectionError):
@@ -87,6 +88,10 @@ class LLMClient:
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens
         self.backoff_s = backoff_s
+        # Imported here: the SDK takes most of a second to import, and a rules-only process
+        # (a backtest, a sidecar with the LLM off) never needs it.
+        import openai
+
         # A plain httpx client: the SDK accepts it, and tests can mock it with respx.
         self._http = http_client or httpx.Client(timeout=timeout_s)
         self._sdk = openai.OpenAI(
@@ -125,6 +130,8 @@ class LLMClient:
     def complete(self, messages: list[dict[str, str]], tools: list[dict[str, Any]]) -> LLMResponse:
         """One chat completion that must answer with tool calls; retried once on transient
         errors. Raises :class:`LLMCallError`."""
+        import openai
+
         started = time.perf_counter()
         attempt = 0
         while True:
