@@ -84,7 +84,8 @@ class Manifest(BaseModel):
     lanes: dict[str, LaneTotals]
 
     _entries: list[ManifestEntry] | None = PrivateAttr(default=None)
-    _build_entries: Callable[[], list[ManifestEntry]] | None = PrivateAttr(default=None)
+    # (included_only) -> entries; set by the engine so entries are built only when read
+    _build_entries: Callable[[bool], list[ManifestEntry]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -104,15 +105,21 @@ class Manifest(BaseModel):
     def entries(self) -> list[ManifestEntry]:
         """Every candidate, ordered by object id."""
         if self._entries is None:
-            self._entries = self._build_entries() if self._build_entries else []
+            self._entries = self._build_entries(False) if self._build_entries else []
             self._build_entries = None
         return self._entries
 
     def entry(self, object_id: str) -> ManifestEntry | None:
         return next((item for item in self.entries if item.id == object_id), None)
 
+    def included_entries(self) -> list[ManifestEntry]:
+        """The included candidates, in id order; the dropped ones are not even built."""
+        if self._entries is None and self._build_entries is not None:
+            return self._build_entries(True)
+        return [item for item in self.entries if item.outcome == "included"]
+
     def included_ids(self) -> list[str]:
-        return [item.id for item in self.entries if item.outcome == "included"]
+        return [item.id for item in self.included_entries()]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Manifest):

@@ -45,9 +45,13 @@ class Draft:
     ids: list[str | None]
     lane_names: tuple[str, ...]
 
-    def build_entries(self) -> list[ManifestEntry]:
-        """Manifest entries in id order (built only when someone reads them)."""
+    def build_entries(self, included_only: bool = False) -> list[ManifestEntry]:
+        """Manifest entries in id order (built only when someone reads them); with
+        ``included_only`` just the included ones, which stays cheap for large stores."""
         c = self.columns
+        if included_only:
+            keep = c["outcome"] == INCLUDED
+            c = {name: column[keep] for name, column in c.items()}
         rows = zip(
             c["slot"].tolist(),
             c["kind"].tolist(),

@@ -150,3 +150,13 @@ def test_lane_policy_validation():
         )
     with pytest.raises(ValueError, match="unknown lane"):
         ContextEngine().set_lane_mode("gossip", "muted")
+
+
+def test_included_entries_alone_match_the_full_manifest(engine):
+    engine.upsert_many([news(i, observed_at=T0) for i in range(200)], now=T0)
+    engine.upsert(constraint(1), now=T0)
+    cheap = engine.synthesize(600, now=T0).manifest.included_entries()
+    full = engine.synthesize(600, now=T0).manifest
+    assert cheap == [e for e in full.entries if e.outcome == "included"]
+    assert 0 < len(cheap) < len(full.entries)
+    assert full.included_entries() == cheap  # same answer once every entry was built

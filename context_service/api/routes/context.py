@@ -40,9 +40,12 @@ def synthesize(body: ContextRequest, service: Service) -> ContextResponse:
     """Synthesize the working memory within the token budget, as of a time if given."""
     synthesis = service.synthesize(body.bot_id, body.budget_tokens, body.as_of)
     manifest = synthesis.manifest.model_dump(mode="json", exclude={"entries"})
-    if body.manifest_entries != "none":
+    if body.manifest_entries == "all":
         entries = synthesis.manifest.entries
-        if body.manifest_entries == "included":
-            entries = [e for e in entries if e.outcome == "included"]
+    elif body.manifest_entries == "included":
+        entries = synthesis.manifest.included_entries()
+    else:
+        entries = None
+    if entries is not None:
         manifest["entries"] = [e.model_dump(mode="json") for e in entries]
     return ContextResponse(text=synthesis.text, manifest=manifest)
