@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -216,7 +216,7 @@ def _confidence_from_label(value: object) -> object:
     return value
 
 
-AnyKnowledge = Annotated[Union[Evidence, Goal, Constraint, Insight], Field(discriminator="kind")]
+AnyKnowledge = Annotated[Evidence | Goal | Constraint | Insight, Field(discriminator="kind")]
 KNOWLEDGE_ADAPTER: TypeAdapter[Evidence | Goal | Constraint | Insight] = TypeAdapter(AnyKnowledge)
 KnowledgeKind = Literal["evidence", "goal", "constraint", "insight"]
 

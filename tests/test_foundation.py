@@ -46,7 +46,9 @@ def test_confidence_labels_and_utc_normalisation():
 
 
 def test_upsert_merge_keeps_created_at_and_bumps_updated_at():
-    first = merge_upsert(None, _evidence(tags={"pair": "BTC/USDT"}), datetime(2024, 1, 1, tzinfo=UTC))
+    first = merge_upsert(
+        None, _evidence(tags={"pair": "BTC/USDT"}), datetime(2024, 1, 1, tzinfo=UTC)
+    )
     later = datetime(2024, 1, 2, tzinfo=UTC)
     second = merge_upsert(first, _evidence(summary="ETF delayed", tags={"src": "x"}), later)
     assert second.created_at == first.created_at
@@ -65,7 +67,9 @@ def test_as_of_visibility_excludes_future_expired_and_undated():
 
 
 def test_parse_knowledge_dispatches_on_kind():
-    goal = parse_knowledge({"kind": "goal", "id": "g1", "summary": "s", "provenance": {"source": "o"}})
+    goal = parse_knowledge(
+        {"kind": "goal", "id": "g1", "summary": "s", "provenance": {"source": "o"}}
+    )
     assert isinstance(goal, Goal)
 
 
