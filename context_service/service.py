@@ -330,6 +330,7 @@ class ContextService:
             context_hash=manifest.content_hash,
             manifest_id=manifest.manifest_id,
             context_tokens=manifest.total_tokens,
+            context_encoding=manifest.encoding,
             model=d.model,
             prompt_tokens=d.prompt_tokens,
             completion_tokens=d.completion_tokens,

@@ -97,7 +97,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             lines.append("entries refused: none")
         lines.append(
             f"context tokens per decision {gating['context_tokens_per_decision']:.1f} "
-            f"(total {gating['context_tokens_total']}) | LLM tokens "
+            f"(total {gating['context_tokens_total']}, counted with "
+            f"{_encodings(gating.get('context_encodings', {}))}) | LLM tokens "
             f"{gating['llm_prompt_tokens']}+{gating['llm_completion_tokens']} | LLM cost "
             f"${gating['llm_cost_usd']:.4f} | {gating['decide_ms_per_decision']:.2f} ms/decision"
         )
@@ -108,3 +109,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append(f"runtime {summary['runtime_s']:.2f} s")
     lines.append("=" * 73)
     return "\n".join(lines)
+
+
+def _encodings(counts: dict[str, int]) -> str:
+    """How the context was counted; byte counting is flagged, it overstates tokens."""
+    if not counts:
+        return "n/a"
+    names = ", ".join(sorted(counts))
+    if "utf8-bytes" in counts:
+        names += " (no tiktoken encoding loadable: bytes, an upper bound; set TIKTOKEN_CACHE_DIR)"
+    return names

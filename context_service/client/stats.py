@@ -25,6 +25,7 @@ class GatingStats:
     verdict_exits: int = 0
     unavailable: int = 0
     context_tokens: int = 0
+    context_encodings: Counter[str] = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -42,6 +43,7 @@ class GatingStats:
         if verdict.fallback_reason:
             self.fallback_reasons[verdict.fallback_reason[:80]] += 1
         self.context_tokens += verdict.context_tokens
+        self.context_encodings[verdict.context_encoding or "unknown"] += 1
         self.prompt_tokens += verdict.prompt_tokens
         self.completion_tokens += verdict.completion_tokens
         self.cost_usd += verdict.cost_usd
@@ -65,6 +67,7 @@ class GatingStats:
             "engine_unavailable": self.unavailable,
             "context_tokens_total": self.context_tokens,
             "context_tokens_per_decision": (self.context_tokens / decisions) if decisions else 0.0,
+            "context_encodings": dict(self.context_encodings),
             "llm_prompt_tokens": self.prompt_tokens,
             "llm_completion_tokens": self.completion_tokens,
             "llm_cost_usd": round(self.cost_usd, 6),

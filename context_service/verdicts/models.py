@@ -130,6 +130,11 @@ class Verdict(BaseModel):
     context_hash: str | None = None
     manifest_id: str | None = None
     context_tokens: int = 0
+    context_encoding: str | None = Field(
+        default=None,
+        description="How context_tokens were counted: a tiktoken encoding or "
+        "'utf8-bytes' (no encoding loadable; an upper bound).",
+    )
     model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
