@@ -190,6 +190,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def _sequential(client: httpx.Client, bodies: list[dict], scenario: str) -> dict:
+    """One row: ``POST /v1/context`` for each body in turn, latency per request."""
+    timings = []
+    for body in bodies:
+        started = time.perf_counter()
+        client.post("/v1/context", json=body).raise_for_status()
+        timings.append((time.perf_counter() - started) * 1000)
+    return {
+        "scenario": scenario,
+        "rate": "sequential",
+        "requests": len(bodies),
+        "errors": 0,
+        "achieved_rps": None,
+        "p50_ms": round(percentile(timings, 50), 2),
+        "p99_ms": round(percentile(timings, 99), 2),
+        "max_ms": round(max(timings), 2),
+        "sources": {},
+    }
+
+
 def open_loop(
     client: httpx.Client, path: str, bodies: list[dict], rate: float, duration: float
 ) -> dict:
@@ -323,43 +343,9 @@ def run(duration: float, stub_delay_ms: float, redis_url: str) -> list[dict]:
                 for k in range(100_000)
             ]
             client.post("/v1/context", json=bodies[-1]).raise_for_status()  # warm the mirror
-            timings = []
-            for body in bodies[:100]:
-                started = time.perf_counter()
-                client.post("/v1/context", json=body).raise_for_status()
-                timings.append((time.perf_counter() - started) * 1000)
-            rows.append(
-                {
-                    "scenario": "context 5k objects",
-                    "rate": "sequential",
-                    "requests": 100,
-                    "errors": 0,
-                    "achieved_rps": None,
-                    "p50_ms": round(percentile(timings, 50), 2),
-                    "p99_ms": round(percentile(timings, 99), 2),
-                    "max_ms": round(max(timings), 2),
-                    "sources": {},
-                }
-            )
+            rows.append(_sequential(client, bodies[:100], "context 5k objects"))
             lean = [{**body, "manifest_entries": "none"} for body in bodies[200:300]]
-            timings = []
-            for body in lean:
-                started = time.perf_counter()
-                client.post("/v1/context", json=body).raise_for_status()
-                timings.append((time.perf_counter() - started) * 1000)
-            rows.append(
-                {
-                    "scenario": "context 5k, no entries",
-                    "rate": "sequential",
-                    "requests": 100,
-                    "errors": 0,
-                    "achieved_rps": None,
-                    "p50_ms": round(percentile(timings, 50), 2),
-                    "p99_ms": round(percentile(timings, 99), 2),
-                    "max_ms": round(max(timings), 2),
-                    "sources": {},
-                }
-            )
+            rows.append(_sequential(client, lean, "context 5k, no entries"))
             row = open_loop(client, "/v1/context", bodies[300:], 20, min(duration, 5))
             rows.append({"scenario": "context 5k objects", "rate": 20, **row})
         rows.append(in_process_rules(redis_url, prefix))
