@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +103,11 @@ class Settings(BaseSettings):
 
     # --- hard cost caps (USD) and rate limits ---------------------------------------------
     cap_bot_daily_usd: Decimal = Field(default=Decimal("0.50"), ge=0)
+    cap_bot_daily_usd_by_bot: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='Per-bot daily caps overriding cap_bot_daily_usd, e.g. {"btc-trend": "0.30"} '
+        "(JSON in CTX_CAP_BOT_DAILY_USD_BY_BOT; the fleet file's per-bot llm_daily_usd).",
+    )
     cap_global_daily_usd: Decimal = Field(default=Decimal("2.00"), ge=0)
     cap_monthly_usd: Decimal = Field(default=Decimal("20.00"), ge=0)
     rate_bot_per_minute: int = Field(default=20, ge=0)
@@ -158,6 +163,21 @@ class Settings(BaseSettings):
         ),
     )
     monitor_interval_s: float = Field(default=30.0, ge=1, description="Bot polling period.")
+
+    @field_validator("cap_bot_daily_usd_by_bot")
+    @classmethod
+    def _caps_per_bot(cls, caps: dict[str, Decimal]) -> dict[str, Decimal]:
+        from context_service.keys import validate_bot_id
+
+        for bot_id, cap in caps.items():
+            validate_bot_id(bot_id)
+            if cap < 0:
+                raise ValueError(f"daily LLM cap of {bot_id} must not be negative")
+        return caps
+
+    def bot_daily_cap(self, bot_id: str) -> Decimal:
+        """The daily LLM cap of one bot: its own when the fleet file sets one."""
+        return self.cap_bot_daily_usd_by_bot.get(bot_id, self.cap_bot_daily_usd)
 
 
 @lru_cache(maxsize=1)

@@ -88,6 +88,11 @@ def _sidecar_environment(fleet: Fleet) -> dict[str, str]:
     ):
         if value is not None:
             env[var] = str(value)
+    per_bot = {
+        bot.id: str(bot.llm_daily_usd) for bot in fleet.bots if bot.llm_daily_usd is not None
+    }
+    if per_bot:
+        env["CTX_CAP_BOT_DAILY_USD_BY_BOT"] = json.dumps(per_bot, sort_keys=True)
     return env
 
 

@@ -64,6 +64,9 @@ class BotSpec(BaseModel):
     dry_run: bool = True
     strategy: str = "ContextGatedStrategy"
     daily_loss_limit_pct: Decimal = Field(default=Decimal("5"), gt=0, le=100)
+    llm_daily_usd: Decimal | None = Field(
+        default=None, ge=0, description="this bot's daily LLM cap; unset = llm_caps.bot_daily_usd"
+    )
     resources: Resources = Resources(cpus=1.0, memory="1g")
 
     @field_validator("id")

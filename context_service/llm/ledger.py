@@ -101,7 +101,7 @@ class CostLedger:
                 "bot-daily",
                 ks.ledger_bot_day(bot_id, day),
                 f"{bot_id}/{day}",
-                usd_to_micros(s.cap_bot_daily_usd),
+                usd_to_micros(s.bot_daily_cap(bot_id)),
                 DAY_TTL_S,
             ),
             Cap(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from context_service.fleet.compose import write_fleet
 from context_service.fleet.model import load_fleet
+from context_service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_WORDS = ("KEY", "SECRET", "PASSWORD", "TOKEN", "WEBHOOK")
@@ -179,3 +181,13 @@ def test_compose_itself_accepts_the_rendered_file(rendered, project: Path) -> No
     )
     services = yaml.safe_load(normalized.stdout)["services"]
     assert set(services) == {"redis", "sidecar", "bot-btc-trend", "bot-alt-swing"}
+
+
+def test_per_bot_llm_caps_reach_the_sidecar(rendered, monkeypatch) -> None:
+    _, doc = rendered
+    env = doc["services"]["sidecar"]["environment"]
+    monkeypatch.setenv("CTX_CAP_BOT_DAILY_USD_BY_BOT", env["CTX_CAP_BOT_DAILY_USD_BY_BOT"])
+    monkeypatch.setenv("CTX_CAP_BOT_DAILY_USD", env["CTX_CAP_BOT_DAILY_USD"])
+    settings = Settings(_env_file=None)
+    assert settings.bot_daily_cap("btc-trend") == Decimal("0.3")  # its own line in bots.yaml
+    assert settings.bot_daily_cap("alt-swing") == Decimal("0.50")  # the fleet-wide default

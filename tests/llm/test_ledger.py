@@ -15,6 +15,7 @@ from verdicts.support import CHAT_URL, NOW, completion, make_request, make_setti
 from context_service.alerts import AlertSink
 from context_service.keys import Keyspace
 from context_service.llm.ledger import BudgetExhausted, CostLedger
+from context_service.settings import Settings
 
 
 def ledger(redis_client: redis.Redis, keyspace: Keyspace, **caps: str) -> CostLedger:
@@ -109,3 +110,23 @@ def test_50_concurrent_verdicts_never_pass_a_cap(
     assert ledger_spent <= limit
     assert all(entry["reserved_usd"] == 0 for s in statuses for entry in s.values())
     assert any(a.key.endswith(":100") for a in service.alerts.active())
+
+
+def test_each_bot_is_held_to_its_own_daily_cap(redis_client, keyspace, monkeypatch) -> None:
+    # The fleet file's per-bot llm_daily_usd reaches the sidecar as JSON in this variable.
+    monkeypatch.setenv("CTX_CAP_BOT_DAILY_USD_BY_BOT", '{"thrifty": "0.002"}')
+    settings = Settings(_env_file=None, cap_bot_daily_usd=Decimal("0.01"))
+    assert settings.bot_daily_cap("thrifty") == Decimal("0.002")
+    book = CostLedger(redis_client, keyspace, settings)
+
+    book.reserve("thrifty", 2_000, NOW)
+    with pytest.raises(BudgetExhausted) as refused:
+        book.reserve("thrifty", 1, NOW)  # its own cap is full
+    assert refused.value.cap.name == "bot-daily"
+    book.reserve("generous", 9_000, NOW)  # the default cap still applies to the others
+    assert book.status("thrifty", NOW)["bot-daily"]["cap_usd"] == pytest.approx(0.002)
+
+
+def test_a_bad_per_bot_cap_is_refused_with_the_bot_named() -> None:
+    with pytest.raises(ValueError, match="invalid bot id 'Bad Bot'"):
+        Settings(_env_file=None, cap_bot_daily_usd_by_bot={"Bad Bot": Decimal("1")})
