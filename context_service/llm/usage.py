@@ -16,13 +16,10 @@ import redis
 from context_service.keys import Keyspace
 from context_service.llm.ledger import day_of, month_of
 from context_service.llm.pricing import micros_to_usd
+from context_service.redis_text import as_text
 
 USAGE_TTL_S = 400 * 86_400
 LATENCY_SAMPLES = 5_000
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -113,7 +110,7 @@ class UsageRecorder:
         out: dict[str, Any] = {"day": day, "month": month, "global": {}, "bots": {}}
         for label, period in (("day", day), ("month", month)):
             raw = {
-                _text(k): int(v)
+                as_text(k): int(v)
                 for k, v in self.redis.hgetall(self.keyspace.ledger_usage(period)).items()
             }
             per_bot: dict[str, dict[str, int]] = defaultdict(dict)

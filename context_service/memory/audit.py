@@ -17,6 +17,7 @@ import redis
 
 from context_service.keys import BotKeys
 from context_service.models import as_utc, utcnow
+from context_service.redis_text import as_text
 
 from .models import AuditEntry
 
@@ -47,10 +48,6 @@ def _ms(moment: datetime) -> int:
     return int(as_utc(moment).timestamp() * 1000)
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class AuditTrail:
     """Append and query one bot's audit stream. Built by :class:`~.memory.BotMemory`."""
 
@@ -71,7 +68,7 @@ class AuditTrail:
         entry_id = self._append(
             keys=[self._key], args=[_ms(moment), kind, moment.isoformat(), document]
         )
-        return _text(entry_id)
+        return as_text(entry_id)
 
     def query(
         self,
@@ -96,7 +93,7 @@ class AuditTrail:
                     found.append(entry)
                     if len(found) == limit:
                         break
-            low = "(" + _text(batch[-1][0])
+            low = "(" + as_text(batch[-1][0])
         return found
 
     def at(
@@ -117,9 +114,9 @@ class AuditTrail:
 
     @staticmethod
     def _entry(entry_id: str | bytes, fields: dict) -> AuditEntry:
-        data = {_text(k): _text(v) for k, v in fields.items()}
+        data = {as_text(k): as_text(v) for k, v in fields.items()}
         return AuditEntry(
-            id=_text(entry_id),
+            id=as_text(entry_id),
             kind=data["kind"],
             at=datetime.fromisoformat(data["at"]).astimezone(UTC),
             payload=json.loads(data["payload"]),

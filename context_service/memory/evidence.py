@@ -29,6 +29,7 @@ import redis
 
 from context_service.keys import BotKeys
 from context_service.models import KnowledgeObject, merge_upsert, parse_knowledge, utcnow
+from context_service.redis_text import as_text
 
 from .lanes import lane_of
 
@@ -40,10 +41,6 @@ PATCH_LIMIT = 64
 def _dump(obj: KnowledgeObject) -> str:
     """Stored form: JSON without null fields (they are the defaults), about 40% smaller."""
     return obj.model_dump_json(exclude_none=True)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class RedisKnowledgeStore:
 
     # -- helpers -------------------------------------------------------------------------
     def _parse(self, object_id: str, raw: str | bytes) -> KnowledgeObject:
-        text = _text(raw)
+        text = as_text(raw)
         hit = self._cache.get(object_id)
         if hit is not None and hit[0] == text:
             return hit[1]
@@ -193,7 +190,7 @@ class RedisKnowledgeStore:
         raw_ids = self._client.zrangebyscore(
             self._keys.objects_by_observed, "-inf", as_of.timestamp()
         )
-        return [_text(i) for i in raw_ids]
+        return [as_text(i) for i in raw_ids]
 
     def all(self) -> Iterator[KnowledgeObject]:
         snapshot = self._current()
@@ -205,21 +202,21 @@ class RedisKnowledgeStore:
         The context engine skips re-reading the store while it stays the same.
         """
         version = self._client.get(self._keys.objects_version)
-        return "0" if version is None else _text(version)
+        return "0" if version is None else as_text(version)
 
     def _current(self) -> _Snapshot:
         """The read snapshot, reloaded when the version in Redis has moved."""
         version = self._client.get(self._keys.objects_version)
-        version = None if version is None else _text(version)
+        version = None if version is None else as_text(version)
         if self._snapshot is not None and self._snapshot.version == version:
             return self._snapshot
         pipe = self._client.pipeline(transaction=True)
         pipe.get(self._keys.objects_version)
         pipe.hgetall(self._keys.objects)
         version, items = pipe.execute()
-        objects = [self._parse(_text(object_id), raw) for object_id, raw in items.items()]
+        objects = [self._parse(as_text(object_id), raw) for object_id, raw in items.items()]
         self._forget_missing({o.id for o in objects})
-        self._snapshot = self._build(None if version is None else _text(version), objects)
+        self._snapshot = self._build(None if version is None else as_text(version), objects)
         return self._snapshot
 
     def _apply_own_write(
@@ -288,7 +285,7 @@ class RedisKnowledgeStore:
         moment = now or utcnow()
         expiry = self._keys.objects_by_expiry
         raw_ids = self._client.zrangebyscore(expiry, "-inf", moment.timestamp())
-        ids = [_text(i) for i in raw_ids]
+        ids = [as_text(i) for i in raw_ids]
         expired = list(self._fetch(ids))
         self._delete_ids(ids)
         return expired

@@ -22,6 +22,7 @@ from datetime import datetime
 import redis
 
 from context_service.keys import BotKeys
+from context_service.redis_text import as_text
 
 from .models import ClosedTrade, TradeEvent
 
@@ -46,10 +47,6 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _max_score(as_of: datetime | None) -> float | str:
@@ -109,7 +106,7 @@ class TradeMemory:
     def events(self, as_of: datetime | None = None) -> list[TradeEvent]:
         """Raw trade events in time order, up to ``as_of``."""
         ids = self._client.zrangebyscore(self._keys.trade_events_by_time, "-inf", _max_score(as_of))
-        raws = self._hmget(self._keys.trade_events, [_text(i) for i in ids])
+        raws = self._hmget(self._keys.trade_events, [as_text(i) for i in ids])
         return [TradeEvent.model_validate_json(raw) for raw in raws]
 
     def closed_trades(self, as_of: datetime | None = None) -> list[ClosedTrade]:
@@ -123,7 +120,7 @@ class TradeMemory:
 
     def _parse_closed(self, raw: str | bytes) -> ClosedTrade:
         """Parse a stored closed trade; cached by its JSON (records are written once)."""
-        text = _text(raw)
+        text = as_text(raw)
         found = self._closed_cache.get(text)
         if found is None:
             if len(self._closed_cache) >= CACHE_LIMIT:
@@ -155,4 +152,4 @@ class TradeMemory:
         if as_of is None:
             return sum(float(v) for v in self._client.hvals(self._keys.llm_costs))
         ids = self._client.zrangebyscore(self._keys.llm_costs_by_time, "-inf", as_of.timestamp())
-        return sum(float(v) for v in self._hmget(self._keys.llm_costs, [_text(i) for i in ids]))
+        return sum(float(v) for v in self._hmget(self._keys.llm_costs, [as_text(i) for i in ids]))

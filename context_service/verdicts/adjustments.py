@@ -10,13 +10,10 @@ import redis
 
 from context_service.keys import Keyspace
 from context_service.llm.tools import AdjustmentArgs
+from context_service.redis_text import as_text
 from context_service.settings import Settings
 
 KEEP_SUGGESTIONS = 500
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class AdjustmentBook:
@@ -61,8 +58,8 @@ class AdjustmentBook:
 
     def suggestions(self, bot_id: str, limit: int = 50) -> list[dict[str, Any]]:
         raw = self.redis.lrange(self.keyspace.bot(bot_id).suggestions, 0, limit - 1)
-        return [json.loads(_text(item)) for item in raw]
+        return [json.loads(as_text(item)) for item in raw]
 
     def applied(self, bot_id: str) -> dict[str, float]:
         raw = self.redis.hgetall(self.keyspace.bot(bot_id).adjustments)
-        return {_text(k): float(_text(v)) for k, v in raw.items()}
+        return {as_text(k): float(as_text(v)) for k, v in raw.items()}

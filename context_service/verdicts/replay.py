@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from context_service.keys import Keyspace
 from context_service.llm.prompt import PROMPT_TEMPLATE_VERSION, request_line
 from context_service.llm.tools import TOOL_SCHEMA_VERSION
+from context_service.redis_text import as_text
 from context_service.settings import Settings
 from context_service.verdicts.models import Verdict, VerdictRequest
 
@@ -54,10 +55,6 @@ def replay_key(params: dict[str, Any], context_hash: str, request: VerdictReques
     }
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ReplayCache:
@@ -107,8 +104,8 @@ class ReplayCache:
     def entries(self, bot_id: str) -> Iterator[tuple[str, Verdict]]:
         """Every cached verdict, sorted by key (stable exports)."""
         raw = self.redis.hgetall(self.keyspace.bot(bot_id).verdict_cache)
-        for key in sorted(raw, key=_text):
-            yield _text(key), Verdict.model_validate_json(raw[key])
+        for key in sorted(raw, key=as_text):
+            yield as_text(key), Verdict.model_validate_json(raw[key])
 
     def export(self, bot_id: str, out: TextIO) -> int:
         """Write the cache as JSONL (``{"key": ..., "verdict": {...}}`` per line)."""
