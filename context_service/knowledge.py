@@ -89,7 +89,7 @@ def load_knowledge_file(path: Path) -> list[KnowledgeObject]:
         try:
             observed = data["observed_at"]
             defaults["observed_at"] = as_utc(
-                observed if not isinstance(observed, str) else _parse_time(observed)
+                datetime.fromisoformat(observed) if isinstance(observed, str) else observed
             )
         except (TypeError, ValueError) as exc:
             raise KnowledgeFileError(f"{path}: observed_at: {exc}") from exc
@@ -105,7 +105,3 @@ def load_knowledge_file(path: Path) -> list[KnowledgeObject]:
     if repeated:
         raise KnowledgeFileError(f"{path}: ids must be unique; repeated: {', '.join(repeated)}")
     return objects
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
