@@ -17,13 +17,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import redis
 
 from context_service.alerts import AlertSink
-from context_service.engine import ContextEngine, Synthesis
-from context_service.engine.store import InMemoryStore
+from context_service.engine import ContextEngine, Manifest, Synthesis
 from context_service.keys import Keyspace, validate_bot_id
 from context_service.llm.breaker import CircuitBreaker
 from context_service.llm.client import LLMClient
@@ -37,10 +37,10 @@ from context_service.models import KnowledgeObject, utcnow
 from context_service.settings import Settings, get_settings
 from context_service.verdicts.adjustments import AdjustmentBook
 from context_service.verdicts.chain import ProviderSkipped, resolve_chain
-from context_service.verdicts.market_data import snapshot_evidence
+from context_service.verdicts.market_data import snapshot_evidence, snapshot_evidence_id
 from context_service.verdicts.metrics import ServiceMetrics
 from context_service.verdicts.models import Action, Verdict, VerdictRequest, VerdictSource
-from context_service.verdicts.replay import ReplayCache, replay_key, replay_params
+from context_service.verdicts.replay import ReplayCache, replay_key, settings_replay_params
 from context_service.verdicts.rules import RulesPolicy
 
 log = logging.getLogger("context_service.service")
@@ -71,15 +71,35 @@ class _Decision:
     audit: dict[str, Any] | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class _Ask:
     """One verdict request with its synthesized context."""
 
     request: VerdictRequest
     synthesis: Synthesis
     now: datetime
-    replay_key: str
+    replay_params: dict[str, Any]
     llm_audit: dict[str, Any] | None = None  # prompt and error of a failed LLM attempt
+
+    @cached_property
+    def replay_key(self) -> str:
+        """Hashed only when a provider needs it (replay, llm): not on the rules-only path."""
+        return replay_key(self.replay_params, self.synthesis.manifest.content_hash, self.request)
+
+
+def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
+    """What the audit trail keeps of a synthesis: its identity, size and included ids."""
+    return {
+        "manifest_id": manifest.manifest_id,
+        "content_hash": manifest.content_hash,
+        "total_tokens": manifest.total_tokens,
+        "budget": manifest.budget,
+        "included": manifest.included_ids(),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _deterministic_id(*parts: object) -> str:
@@ -114,6 +134,7 @@ class ContextService:
         self.replay = ReplayCache(redis, keyspace)
         self.adjustments = AdjustmentBook(redis, keyspace, settings)
         self.rules = RulesPolicy()
+        self._replay_params = settings_replay_params(settings)
         self.llm: LLMVerdictProvider | None = None
         if llm is not None:
             self.llm = LLMVerdictProvider(
@@ -157,11 +178,8 @@ class ContextService:
         with self._guard:
             engine = self._engines.get(bot_id)
             if engine is None:
-                store = (
-                    self.memory.bot(bot_id).evidence
-                    if self.evidence_store == "redis"
-                    else InMemoryStore()
-                )
+                # memory mode: the engine's own store, which it keeps in step without re-reading
+                store = self.memory.bot(bot_id).evidence if self.evidence_store == "redis" else None
                 engine = ContextEngine(store=store, model=self.settings.llm_model)
                 self._engines[bot_id] = engine
                 self._locks[bot_id] = threading.Lock()
@@ -187,15 +205,7 @@ class ContextService:
         now = self.clock()
         with self._lock(bot_id):
             synthesis = self._synthesize_memo(bot_id, engine, budget, as_of, now)
-        manifest = synthesis.manifest
-        summary = {
-            "manifest_id": manifest.manifest_id,
-            "content_hash": manifest.content_hash,
-            "total_tokens": manifest.total_tokens,
-            "budget": manifest.budget,
-            "as_of": as_of.isoformat() if as_of else None,
-            "included": manifest.included_ids(),
-        }
+        summary = {**_manifest_summary(synthesis.manifest), "as_of": _iso(as_of)}
         self.memory.bot(bot_id).audit.append("synthesis", summary, at=as_of or now)
         return synthesis
 
@@ -221,10 +231,8 @@ class ContextService:
         with self._lock(bot_id):
             self._push_snapshot(bot_id, engine, request, now)
             synthesis = self._synthesize_memo(bot_id, engine, budget, request.as_of, now)
-        params = self.llm.replay_params() if self.llm else replay_params(self.settings)
-        ask = _Ask(
-            request, synthesis, now, replay_key(params, synthesis.manifest.content_hash, request)
-        )
+        params = self.llm.replay_params() if self.llm else self._replay_params
+        ask = _Ask(request, synthesis, now, params)
         reasons: list[str] = []
         decision: _Decision | None = None
         for name in chain:
@@ -294,13 +302,13 @@ class ContextService:
     ) -> None:
         """Upsert the request's TA snapshot, unless this very snapshot was pushed moments ago
         (a repeated question about the same candle: replay hits, retries)."""
-        evidence = snapshot_evidence(request.snapshot)
-        fingerprint = f"{evidence.summary}|{evidence.observed_at}"
-        memo_key = (bot_id, evidence.id)
+        snapshot = request.snapshot
+        fingerprint = f"{snapshot.summary_line()}|{snapshot.candle_time.isoformat()}"
+        memo_key = (bot_id, snapshot_evidence_id(snapshot))
         pushed = self._pushed.get(memo_key)
         if pushed and pushed[0] == fingerprint and time.monotonic() - pushed[1] < SNAPSHOT_MEMO_S:
             return
-        engine.upsert(evidence, now=now)
+        engine.upsert(snapshot_evidence(snapshot), now=now)
         self._pushed[memo_key] = (fingerprint, time.monotonic())
 
     def _verdict(self, ask: _Ask, d: _Decision, reasons: list[str], latency_ms: float) -> Verdict:
@@ -388,7 +396,7 @@ class ContextService:
             action=rule.action,
             confidence=rule.confidence,
             rationale=rule.rationale,
-            evidence_ids=[snapshot_evidence(ask.request.snapshot).id],
+            evidence_ids=[snapshot_evidence_id(ask.request.snapshot)],
         )
 
     def _provide_hold(self, ask: _Ask) -> _Decision:
@@ -415,16 +423,11 @@ class ContextService:
             "verdict": verdict.model_dump(mode="json"),
             "chain": chain,
             "fallbacks": reasons,
-            "as_of": ask.request.as_of.isoformat() if ask.request.as_of else None,
-            "manifest": {
-                "manifest_id": manifest.manifest_id,
-                "content_hash": manifest.content_hash,
-                "total_tokens": manifest.total_tokens,
-                "budget": manifest.budget,
-            },
+            "as_of": _iso(ask.request.as_of),
+            # What the bot saw, whatever the provider: live evidence may expire before anyone
+            # asks.
+            "manifest": _manifest_summary(manifest),
         }
-        # What the bot saw, whatever the provider: live evidence may expire before anyone asks.
-        audit["manifest"]["included"] = manifest.included_ids()
         llm_audit = decision.audit if decision.source is VerdictSource.llm else ask.llm_audit
         if llm_audit:
             audit["llm"] = llm_audit

@@ -86,6 +86,7 @@ class Manifest(BaseModel):
     _entries: list[ManifestEntry] | None = PrivateAttr(default=None)
     # (included_only) -> entries; set by the engine so entries are built only when read
     _build_entries: Callable[[bool], list[ManifestEntry]] | None = PrivateAttr(default=None)
+    _included: list[ManifestEntry] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -114,9 +115,12 @@ class Manifest(BaseModel):
 
     def included_entries(self) -> list[ManifestEntry]:
         """The included candidates, in id order; the dropped ones are not even built."""
-        if self._entries is None and self._build_entries is not None:
-            return self._build_entries(True)
-        return [item for item in self.entries if item.outcome == "included"]
+        if self._included is None:
+            if self._entries is None and self._build_entries is not None:
+                self._included = self._build_entries(True)
+            else:
+                self._included = [item for item in self.entries if item.outcome == "included"]
+        return self._included
 
     def included_ids(self) -> list[str]:
         return [item.id for item in self.included_entries()]

@@ -19,10 +19,9 @@ from context_service.llm.breaker import CircuitBreaker
 from context_service.llm.client import LLMCallError, LLMClient
 from context_service.llm.ledger import BudgetExhausted, CostLedger
 from context_service.llm.pricing import UnknownModelPrice, price_for
-from context_service.llm.prompt import PROMPT_TEMPLATE_VERSION, build_messages
+from context_service.llm.prompt import build_messages
 from context_service.llm.ratelimit import RateLimiter
 from context_service.llm.tools import (
-    TOOL_SCHEMA_VERSION,
     TOOLS,
     TOOLS_JSON,
     AdjustmentArgs,
@@ -32,6 +31,7 @@ from context_service.llm.tools import (
 from context_service.llm.usage import UsageRecorder
 from context_service.settings import Settings
 from context_service.verdicts.models import Action, VerdictRequest
+from context_service.verdicts.replay import replay_params as build_replay_params
 
 # Chat formatting overhead per message and for the reply, and a safety margin for the
 # difference between the counting encoding and the model's (see engine/tokens.py).
@@ -93,11 +93,7 @@ class LLMVerdictProvider:
 
     def replay_params(self) -> dict[str, Any]:
         """Everything about the call besides the context that shapes the answer."""
-        return {
-            **self.client.sampling,
-            "prompt_template": PROMPT_TEMPLATE_VERSION,
-            "tool_schema": TOOL_SCHEMA_VERSION,
-        }
+        return build_replay_params(**self.client.sampling)
 
     def decide(
         self, request: VerdictRequest, context_text: str, known_ids: set[str], at: datetime

@@ -33,15 +33,24 @@ class ReplayImportError(ValueError):
     """A replay file with a bad line; nothing was imported."""
 
 
-def replay_params(settings: Settings) -> dict[str, Any]:
-    """The call parameters that shape an LLM answer, besides its context."""
+def replay_params(model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
+    """The call parameters that shape an LLM answer, besides its context. The one definition:
+    a live LLM client (its ``sampling``) and the settings of a replay-only backtest must give
+    the same keys, or recorded verdicts would never be found."""
     return {
-        "model": settings.llm_model,
-        "temperature": settings.llm_temperature,
-        "max_tokens": settings.llm_max_output_tokens,
+        "model": model,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
         "prompt_template": PROMPT_TEMPLATE_VERSION,
         "tool_schema": TOOL_SCHEMA_VERSION,
     }
+
+
+def settings_replay_params(settings: Settings) -> dict[str, Any]:
+    """:func:`replay_params` of the configured LLM (when no client is built)."""
+    return replay_params(
+        settings.llm_model, settings.llm_temperature, settings.llm_max_output_tokens
+    )
 
 
 def replay_key(params: dict[str, Any], context_hash: str, request: VerdictRequest) -> str:
