@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from context_service.backtest.data import DataProblem, ensure_candles
+from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.kucoin.snapshot import (
     SnapshotError,
     offline_markets,
@@ -84,11 +85,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def _load_config(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunProblem(f"config {path} not found") from exc
-    except json.JSONDecodeError as exc:
-        raise RunProblem(f"config {path} is not valid JSON: {exc}") from exc
+        return read_config_file(path)
+    except ConfigFileError as exc:
+        raise RunProblem(str(exc)) from exc
 
 
 def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
 from context_service.client.stats import GatingStats, register
+from context_service.fleet.lease import validate_account
 from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
 from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
@@ -51,6 +52,9 @@ class StrategyOptions(BaseModel):
     )
 
     _bot = field_validator("bot_id")(lambda cls, v: None if v is None else validate_bot_id(v))
+    # Checked here with the lease's own rule: a name the sidecar refuses would otherwise leave
+    # the bot running with every entry refused for "lease not held".
+    _account = field_validator("account")(lambda cls, v: None if v is None else validate_account(v))
 
 
 class ConfigProblem(ValueError):

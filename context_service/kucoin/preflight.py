@@ -15,13 +15,13 @@ in live mode, and refuses to start when one fails. Exit codes: 0 ok, 1 refused.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.kucoin.keycheck import (
     ENV_KEY,
     ENV_PASSWORD,
@@ -103,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="the bot's Freqtrade config")
     args = parser.parse_args(list(argv or []))
     try:
-        config = json.loads(args.config.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        config = read_config_file(args.config)
+    except ConfigFileError as exc:
         print(f"preflight: cannot read {args.config}: {exc}", file=sys.stderr)
         return 1
     file_problems = config_problems(config, from_file=True)

@@ -128,3 +128,18 @@ def test_strategy_refuses_to_start_live_without_opt_in(monkeypatch) -> None:
     with pytest.raises(OperationalException, match="CTX_LIVE_TRADING"):
         strategy.bot_start()
     assert strategy.ctx.blocked_reason  # and entries stay refused should it be swallowed
+
+
+def test_cli_reads_configs_the_way_freqtrade_does(tmp_path: Path, capsys, monkeypatch) -> None:
+    # Freqtrade accepts comments and trailing commas; so must we, or a runnable bot is refused.
+    monkeypatch.setattr(preflight, "get_settings", lambda: settings(None))
+    text = (USER_DATA / "config.kucoin.example.json").read_text()
+    commented = tmp_path / "commented.json"
+    commented.write_text(
+        "// the trader's notes\n" + text.replace('"dry_run": true,', '"dry_run": true, /* safe */')
+    )
+    assert preflight.main(["--config", str(commented)]) == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json")
+    assert preflight.main(["--config", str(broken)]) == 1
+    assert "broken.json" in capsys.readouterr().err

@@ -233,6 +233,12 @@ def test_bad_context_section_is_a_clear_error(sidecar_settings, no_db) -> None:
         strategy.bot_start()
 
 
+def test_a_bad_sub_account_name_stops_the_bot_at_start(sidecar_settings, no_db) -> None:
+    strategy = load_strategy(strategy_config(account="my account!"))
+    with pytest.raises(Exception, match="invalid account 'my account!'"):
+        strategy.bot_start()
+
+
 def test_utc_now_is_used_for_signal_candle() -> None:
     from freqtrade.exchange import timeframe_to_prev_date
 
