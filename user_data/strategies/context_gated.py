@@ -256,20 +256,24 @@ class ContextGatedStrategy(IStrategy):
             return
         signal = self._signal_candle(current_time)
         epoch = int(signal.timestamp())
+        entry_rows = {p: rows[epoch] for p, rows in self._entry_candidates.items() if epoch in rows}
+        exit_rows = {p: rows[epoch] for p, rows in self._exit_candidates.items() if epoch in rows}
+        if not entry_rows and not exit_rows:
+            return  # no candidate on this candle: nothing to ask, no trade query either
         open_trades = {t.pair: t for t in Trade.get_trades_proxy(is_open=True)}
-        max_open = self.config.get("max_open_trades", -1)
-        slots_free = max_open in (-1, float("inf")) or len(open_trades) < max_open
+        slots_free = len(open_trades) < ctx.guard.limits.max_open_trades
         # A verdict for candle T uses data up to T's close, which is `signal + timeframe`.
         as_of = signal + self._tf_td
-        asks: list[tuple[str, dict[str, float], str, OpenPosition | None]] = []
-        for pair, rows in self._entry_candidates.items():
-            row = rows.get(epoch)
-            if row is not None and pair not in open_trades and slots_free:
-                asks.append((pair, row, "entry", None))
-        for pair, trade in open_trades.items():
-            row = self._exit_candidates.get(pair, {}).get(epoch)
-            if row is not None:
-                asks.append((pair, row, "exit", self._open_position(trade, row)))
+        asks: list[tuple[str, dict[str, float], str, OpenPosition | None]] = [
+            (pair, row, "entry", None)
+            for pair, row in entry_rows.items()
+            if pair not in open_trades and slots_free
+        ]
+        asks += [
+            (pair, exit_rows[pair], "exit", self._open_position(trade, exit_rows[pair]))
+            for pair, trade in open_trades.items()
+            if pair in exit_rows
+        ]
         for pair, row, candidate, position in asks:
             if not self._fetch(pair, signal, row, as_of, candidate, position) and (
                 not self.in_process
