@@ -65,10 +65,7 @@ class HttpContextClient:
     def decide(self, request: VerdictRequest) -> Verdict:
         response = self._post("/v1/verdicts", request.model_dump(mode="json"))
         if response.status_code != 200:
-            raise ContextUnavailable(
-                f"sidecar answered HTTP {response.status_code} on /v1/verdicts: "
-                f"{response.text[:200]}"
-            )
+            raise _unavailable(response, "/v1/verdicts")
         try:
             verdict = Verdict.model_validate_json(response.content)
         except ValidationError as exc:
@@ -86,11 +83,7 @@ class HttpContextClient:
         (down, timeout, auth, 5xx such as its Redis being down): the event must be kept."""
         response = self._post("/v1/trades/events", event.model_dump(mode="json"))
         if response.status_code in (200, 201, 202):
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            return not (isinstance(body, dict) and body.get("duplicate") is True)
+            return _json_object(response).get("duplicate") is not True
         if response.status_code in (400, 409, 413, 422):
             logger.error(
                 "trade event %s refused as invalid: HTTP %s %s",
@@ -99,10 +92,7 @@ class HttpContextClient:
                 response.text[:200],
             )
             return False
-        raise ContextUnavailable(
-            f"sidecar answered HTTP {response.status_code} on /v1/trades/events: "
-            f"{response.text[:200]}"
-        )
+        raise _unavailable(response, "/v1/trades/events")
 
     def record_trade_event(self, event: TradeEvent) -> bool:
         if self._journal is not None:
@@ -121,10 +111,7 @@ class HttpContextClient:
         }
         response = self._post("/v1/evidence", body)
         if response.status_code != 200:
-            raise ContextUnavailable(
-                f"sidecar answered HTTP {response.status_code} on /v1/evidence: "
-                f"{response.text[:300]}"
-            )
+            raise _unavailable(response, "/v1/evidence")
         return len(objects)
 
     def acquire_lease(self, account: str, holder: str, ttl_s: int = 90) -> LeaseStatus:
@@ -132,12 +119,7 @@ class HttpContextClient:
             response = self._post(f"/v1/leases/{account}", {"holder": holder, "ttl_s": ttl_s})
         except ContextUnavailable as exc:
             return LeaseStatus(False, None, f"lease not confirmed: {exc}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
+        body = _json_object(response)
         if response.status_code == 200 and body.get("held") is True:
             return LeaseStatus(True, holder, "lease held")
         if response.status_code == 409:
@@ -149,3 +131,18 @@ class HttpContextClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _unavailable(response: httpx.Response, path: str) -> ContextUnavailable:
+    return ContextUnavailable(
+        f"sidecar answered HTTP {response.status_code} on {path}: {response.text[:200]}"
+    )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object; empty when it is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
