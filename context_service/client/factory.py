@@ -19,6 +19,7 @@ from context_service.client.gate import VerdictGate
 from context_service.client.stats import GatingStats, register
 from context_service.fleet.lease import validate_account
 from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
+from context_service.redis_text import as_text
 from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
 from context_service.settings import Settings, VerdictProviderName, get_settings
@@ -288,9 +289,7 @@ def wipe_backtest_memory(redis, keyspace: Keyspace, bot_id: str) -> int:
     bot_keys = keyspace.bot(bot_id)
     keep = {bot_keys.verdict_cache}
     keys = [
-        k
-        for k in redis.scan_iter(match=bot_keys.pattern, count=1000)
-        if (k.decode() if isinstance(k, bytes) else k) not in keep
+        k for k in redis.scan_iter(match=bot_keys.pattern, count=1000) if as_text(k) not in keep
     ]
     if keys:
         redis.delete(*keys)

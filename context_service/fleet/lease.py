@@ -15,6 +15,7 @@ import redis
 
 from context_service.fleet.model import ACCOUNT_RE
 from context_service.keys import Keyspace, validate_bot_id
+from context_service.redis_text import as_text
 
 MIN_TTL_S = 5
 MAX_TTL_S = 3600
@@ -101,11 +102,9 @@ class LeaseManager:
         key = self._key(account)
         validate_bot_id(holder)
         ttl_ms = self._ttl_ms(ttl_s)
-        if self._redis.set(key, holder, nx=True, px=ttl_ms):
-            return LeaseState(account, True, holder, self._expiry(ttl_ms))
+        # One atomic script takes a free lease, extends the holder's, or names the other holder.
         ok, current, pttl = self._renew(keys=[key], args=[holder, ttl_ms])
-        current = current.decode() if isinstance(current, bytes) else current
-        return LeaseState(account, bool(ok), current, self._expiry(pttl))
+        return LeaseState(account, bool(ok), as_text(current), self._expiry(pttl))
 
     def release(self, account: str, holder: str) -> bool:
         """Delete the lease only if ``holder`` owns it; True when it was released."""
@@ -118,5 +117,5 @@ class LeaseManager:
         pipe.get(key)
         pipe.pttl(key)
         holder, pttl = pipe.execute()
-        holder = holder.decode() if isinstance(holder, bytes) else holder
+        holder = None if holder is None else as_text(holder)
         return LeaseState(account, False, holder, self._expiry(pttl) if holder else None)

@@ -13,6 +13,7 @@ import redis
 
 from context_service.keys import Keyspace, validate_bot_id
 from context_service.models import Insight, as_utc, utcnow
+from context_service.redis_text import as_text
 from context_service.settings import Settings, get_settings
 
 from .audit import AuditTrail
@@ -104,7 +105,7 @@ class Memory:
     def bot_ids(self) -> list[str]:
         """Bots that have used this memory."""
         members = self.client.smembers(self.keyspace.bots)
-        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        return sorted(as_text(m) for m in members)
 
     def apply_retention(self, now: datetime | None = None) -> dict[str, Any]:
         """Apply the retention settings to every known bot.
