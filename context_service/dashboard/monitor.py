@@ -66,13 +66,18 @@ class FleetMonitor:
         self._fetch = fetch
         self._failures: dict[str, int] = {}
         self._latest: dict[str, BotStatus] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _latest
+        self._poll_lock = threading.Lock()  # one poll at a time: failure counts stay per round
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- polling -------------------------------------------------------------------------
     def poll_once(self) -> dict[str, BotStatus]:
         """Poll every bot once, update alerts, and return the statuses by bot id."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> dict[str, BotStatus]:
         results: dict[str, BotStatus] = {}
         for bot in self.bots:
             status = self._fetch(
@@ -88,10 +93,16 @@ class FleetMonitor:
         return results
 
     def latest(self) -> dict[str, BotStatus]:
-        """The last status of each bot (polls once first if nothing was polled yet)."""
+        """The last status of each bot. Before the first poll has finished, waits for the one
+        in flight (the background thread's) or runs one: bots are never polled twice at once."""
         with self._lock:
             have = dict(self._latest)
-        return have if len(have) == len(self.bots) else self.poll_once()
+        if len(have) == len(self.bots):
+            return have
+        with self._poll_lock:
+            with self._lock:
+                have = dict(self._latest)
+            return have if len(have) == len(self.bots) else self._poll()
 
     # --- alerts --------------------------------------------------------------------------
     def _alert(self, bot: BotSpec, status: BotStatus) -> None:

@@ -61,13 +61,14 @@ def _bot_view(
     service: ContextService,
     now: datetime,
     alerts: list[dict[str, Any]],
+    usage: dict[str, Any],
 ) -> dict[str, Any]:
     stats = service.stats(bot.id).model_dump(
         mode="json",
         include={"trades", "win_ratio", "net_pnl", "llm_cost", "net_after_llm", "max_drawdown"},
     )
-    cap = service.ledger.status(bot.id, now).get("bot-daily", {})
-    usage = service.usage.report(now, bot.id)["bots"].get(bot.id, {}).get("day", {})
+    cap = service.ledger.bot_status(bot.id, now)
+    calls_today = usage["bots"].get(bot.id, {}).get("day", {}).get("calls", 0)
     return {
         "id": bot.id,
         "account": bot.account,
@@ -81,7 +82,7 @@ def _bot_view(
             "spent_today_usd": cap.get("spent_usd", 0.0),
             "reserved_usd": cap.get("reserved_usd", 0.0),
             "cap_today_usd": cap.get("cap_usd"),
-            "calls_today": usage.get("calls", 0),
+            "calls_today": calls_today,
         },
         "stats": stats,
         "verdicts": _verdicts(service, bot.id),
@@ -96,7 +97,8 @@ def dashboard_state(service: ContextService, monitor: FleetMonitor | None) -> di
     statuses = monitor.latest() if monitor is not None else {}
     bots = monitor.bots if monitor is not None else []
     alerts = [a.model_dump(mode="json") for a in service.alerts.active()]
-    views = [_bot_view(bot, statuses.get(bot.id), service, now, alerts) for bot in bots]
+    usage = service.usage.report(now)  # every bot's usage in one read
+    views = [_bot_view(bot, statuses.get(bot.id), service, now, alerts, usage) for bot in bots]
     return {
         "generated_at": now.isoformat(),
         "fleet_configured": monitor is not None,

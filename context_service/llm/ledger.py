@@ -12,6 +12,7 @@ A process that dies between reserve and settle leaves its reservation in place u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -93,17 +94,23 @@ class CostLedger:
 
     def caps(self, bot_id: str, at: datetime) -> tuple[Cap, ...]:
         """The three caps a call by ``bot_id`` at ``at`` is charged against."""
+        return (self._bot_cap(bot_id, at), *self._global_caps(at))
+
+    def _bot_cap(self, bot_id: str, at: datetime) -> Cap:
         validate_bot_id(bot_id)
-        day, month = day_of(at), month_of(at)
+        day = day_of(at)
+        return Cap(
+            "bot-daily",
+            self.keyspace.ledger_bot_day(bot_id, day),
+            f"{bot_id}/{day}",
+            usd_to_micros(self.settings.bot_daily_cap(bot_id)),
+            DAY_TTL_S,
+        )
+
+    def _global_caps(self, at: datetime) -> tuple[Cap, Cap]:
         s, ks = self.settings, self.keyspace
+        day, month = day_of(at), month_of(at)
         return (
-            Cap(
-                "bot-daily",
-                ks.ledger_bot_day(bot_id, day),
-                f"{bot_id}/{day}",
-                usd_to_micros(s.bot_daily_cap(bot_id)),
-                DAY_TTL_S,
-            ),
             Cap(
                 "global-daily",
                 ks.ledger_global_day(day),
@@ -144,17 +151,23 @@ class CostLedger:
 
     def status(self, bot_id: str | None, at: datetime) -> dict[str, dict[str, object]]:
         """Spent and reserved USD with the cap: the global caps, plus the bot's when given."""
-        caps = self.caps(bot_id or "status", at)
-        chosen = [c for c in caps if bot_id is not None or c.name != "bot-daily"]
+        caps = self.caps(bot_id, at) if bot_id is not None else self._global_caps(at)
+        return self._report(caps)
+
+    def bot_status(self, bot_id: str, at: datetime) -> dict[str, object]:
+        """The bot's daily cap alone (dashboards, per-bot usage)."""
+        return self._report([self._bot_cap(bot_id, at)])["bot-daily"]
+
+    def _report(self, caps: Sequence[Cap]) -> dict[str, dict[str, object]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for cap in caps:
+            pipe.hmget(cap.key, ["spent", "reserved"])
         report: dict[str, dict[str, object]] = {}
-        for cap in chosen:
-            spent, reserved = (
-                int(v or 0) for v in self.redis.hmget(cap.key, ["spent", "reserved"])
-            )
+        for cap, (spent, reserved) in zip(caps, pipe.execute(), strict=True):
             report[cap.name] = {
                 "period": cap.period,
-                "spent_usd": micros_to_usd(spent),
-                "reserved_usd": micros_to_usd(reserved),
+                "spent_usd": micros_to_usd(int(spent or 0)),
+                "reserved_usd": micros_to_usd(int(reserved or 0)),
                 "cap_usd": micros_to_usd(cap.limit_micros),
             }
         return report

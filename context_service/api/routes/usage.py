@@ -28,7 +28,7 @@ def llm_usage(
     bots = [bot_id] if bot_id else sorted(report["bots"])
     report["caps"] = service.ledger.status(None, moment)
     for bot in bots:
-        report["bots"].setdefault(bot, {})["cap"] = service.ledger.status(bot, moment)["bot-daily"]
+        report["bots"].setdefault(bot, {})["cap"] = service.ledger.bot_status(bot, moment)
     return report
 
 
