@@ -177,6 +177,12 @@ class Keyspace:
     def ledger_usage(self, day: str) -> str:  # hash: usage counters for the day
         return self.ledger("usage", day)
 
+    def ledger_latency(self, period: str, bot_id: str | None = None) -> str:
+        """List of recent LLM call latencies, global or of one bot, for a day or month."""
+        if bot_id is None:
+            return self.ledger("latency", period)
+        return self.ledger("latency", period, validate_bot_id(bot_id))
+
     def global_rate_window(self, minute: int) -> str:
         return f"{self.prefix}:{{ctx-global}}:rate:{minute}"
 

@@ -476,5 +476,13 @@ class ContextService:
         return self.memory.bot(bot_id).stats(as_of)
 
     def recent_verdicts(self, bot_id: str, limit: int = 50) -> list[Verdict]:
+        """The bot's latest verdicts, newest first; an unreadable entry (written by another
+        version) is skipped, never allowed to hide the others."""
         raw = self.redis.lrange(self.keyspace.bot(bot_id).last_verdicts, 0, limit - 1)
-        return [Verdict.model_validate_json(item) for item in raw]
+        verdicts = []
+        for item in raw:
+            try:
+                verdicts.append(Verdict.model_validate_json(item))
+            except ValueError:
+                log.warning("skipping an unreadable recent verdict of bot %s", bot_id)
+        return verdicts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +10,11 @@ from context_service.dashboard.monitor import FleetMonitor
 from context_service.fleet.model import BotSpec
 from context_service.service import ContextService
 
-log = logging.getLogger("context_service.dashboard.view")
 RECENT_VERDICTS = 5
 
 
 def _verdicts(service: ContextService, bot_id: str) -> list[dict[str, Any]]:
-    try:
-        verdicts = service.recent_verdicts(bot_id, RECENT_VERDICTS)
-    except ValueError:  # a malformed entry must not hide the whole bot
-        log.warning("unreadable recent verdicts for bot %s", bot_id)
-        return []
+    verdicts = service.recent_verdicts(bot_id, RECENT_VERDICTS)
     return [
         {
             "at": v.created_at.isoformat(),

@@ -78,8 +78,8 @@ class UsageRecorder:
         pipe = self._incr(at, bot_id, counters)
         for period in self._periods(at):
             for key in (
-                self.keyspace.ledger("latency", period),
-                self.keyspace.ledger("latency", period, bot_id),
+                self.keyspace.ledger_latency(period),
+                self.keyspace.ledger_latency(period, bot_id),
             ):
                 pipe.lpush(key, round(latency_ms, 3))
                 pipe.ltrim(key, 0, LATENCY_SAMPLES - 1)
@@ -134,8 +134,8 @@ class UsageRecorder:
         return out
 
     def _latency(self, period: str, bot_id: str | None) -> dict[str, Any]:
-        parts = ("latency", period) if bot_id is None else ("latency", period, bot_id)
-        samples = sorted(float(v) for v in self.redis.lrange(self.keyspace.ledger(*parts), 0, -1))
+        key = self.keyspace.ledger_latency(period, bot_id)
+        samples = sorted(float(v) for v in self.redis.lrange(key, 0, -1))
         return {
             "samples": len(samples),
             "p50_ms": percentile(samples, 50),
