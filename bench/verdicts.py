@@ -185,9 +185,10 @@ def verdict_body(i: int, bot: str, pair: str = "BTC/USDT") -> dict:
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.4999))
-    return ordered[min(rank, len(ordered)) - 1]
+    """Nearest rank, as the sidecar's own usage report computes it."""
+    from context_service.llm.usage import percentile as sorted_percentile
+
+    return sorted_percentile(sorted(values), q)
 
 
 def _sequential(client: httpx.Client, bodies: list[dict], scenario: str) -> dict:
@@ -274,8 +275,10 @@ def spawn(*args: str) -> subprocess.Popen:
 def wipe(redis_url: str, prefix: str) -> None:
     import redis
 
+    from context_service.keys import Keyspace
+
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    keys = list(client.scan_iter(match=Keyspace(prefix).pattern, count=1000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
     client.close()

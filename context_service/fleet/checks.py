@@ -48,7 +48,7 @@ class Problem:
 def _env(
     root: Path, path: Path, template: str, where: str, problems: list[Problem]
 ) -> dict[str, str] | None:
-    full = path if path.is_absolute() else root / path
+    full = root / path  # an absolute path stays as it is
     if not full.is_file():
         problems.append(
             Problem("error", where, f"env file {path} is missing: copy {template} there, fill it")

@@ -49,8 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Fleet:
-    path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
-    return load_fleet(path)
+    return load_fleet(args.root / args.fleet)
 
 
 def _checked(args: argparse.Namespace, fleet: Fleet) -> bool:
@@ -66,12 +65,16 @@ def _checked(args: argparse.Namespace, fleet: Fleet) -> bool:
     return True
 
 
-def _compose(args: argparse.Namespace, fleet: Fleet, *tail: str) -> int:
-    fleet_path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
-    rendered = write_fleet(fleet, fleet_path, args.root)
+def _compose_base(args: argparse.Namespace, fleet: Fleet) -> list[str]:
+    """Render the compose file from the fleet file (so it is always current) and return the
+    compose command line that uses it."""
+    rendered = write_fleet(fleet, args.root / args.fleet, args.root)
     command = runner.find_compose()
-    base = runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
-    return runner.run([*base, *tail], cwd=args.root)
+    return runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
+
+
+def _compose(args: argparse.Namespace, fleet: Fleet, *tail: str) -> int:
+    return runner.run([*_compose_base(args, fleet), *tail], cwd=args.root)
 
 
 def _up(args: argparse.Namespace, fleet: Fleet) -> int:
@@ -81,11 +84,12 @@ def _up(args: argparse.Namespace, fleet: Fleet) -> int:
     if not args.bot:
         return _compose(args, fleet, "up", "--detach", "--remove-orphans", *build)
     bot = fleet.bot(args.bot)
+    base = _compose_base(args, fleet)
     # Shared services are started if missing but never recreated: the other bots keep running.
-    status = _compose(args, fleet, "up", "--detach", "--no-recreate", *SHARED_SERVICES)
+    status = runner.run([*base, "up", "--detach", "--no-recreate", *SHARED_SERVICES], cwd=args.root)
     if status != 0:
         return status
-    return _compose(args, fleet, "up", "--detach", "--no-deps", *build, bot.service)
+    return runner.run([*base, "up", "--detach", "--no-deps", *build, bot.service], cwd=args.root)
 
 
 def _down(args: argparse.Namespace, fleet: Fleet) -> int:
@@ -125,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"fleet OK: {len(fleet.bots)} bot(s): {', '.join(b.id for b in fleet.bots)}")
             return 0 if ok else 2
         if args.command == "render":
-            fleet_path = args.fleet if args.fleet.is_absolute() else args.root / args.fleet
-            rendered = write_fleet(fleet, fleet_path, args.root)
+            rendered = write_fleet(fleet, args.root / args.fleet, args.root)
             print(f"wrote {rendered.compose_file.relative_to(args.root)}")
             for path in rendered.bot_configs.values():
                 print(f"wrote {path.relative_to(args.root)}")

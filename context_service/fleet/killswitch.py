@@ -29,7 +29,7 @@ class SwitchResult:
 
 def _login(fleet: Fleet, root: Path) -> tuple[str | None, str | None]:
     path = fleet.shared_env_file
-    values = read_env_file(path if path.is_absolute() else root / path)
+    values = read_env_file(root / path)
     return (
         values.get("FREQTRADE__API_SERVER__USERNAME"),
         values.get("FREQTRADE__API_SERVER__PASSWORD"),

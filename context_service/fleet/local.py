@@ -51,7 +51,7 @@ def probe_kucoin(timeout_s: float = 5.0) -> None:
 
 
 def _pick_bot(root: Path, fleet_file: Path, bot_id: str | None) -> BotSpec:
-    path = fleet_file if fleet_file.is_absolute() else root / fleet_file
+    path = root / fleet_file
     if path.is_file():
         fleet = load_fleet(path)
         return fleet.bot(bot_id) if bot_id else fleet.bots[0]
@@ -153,7 +153,7 @@ def run_local(
             file=sys.stderr,
         )
         return EXIT_NO_NETWORK
-    env = _prepare(root, bot, fleet_file if fleet_file.is_absolute() else root / fleet_file)
+    env = _prepare(root, bot, root / fleet_file)
     commands = local_commands(root, bot, base_config)
     sidecar = launch(commands["sidecar"], cwd=root, env=env)
     processes = [sidecar]
