@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import get_args
 
 import numpy as np
 
 from context_service.engine.lanes import LanePolicy, assign_lane
 from context_service.engine.render import dedup_key, render_line
 from context_service.engine.tokens import TokenCounter
-from context_service.models import PRIORITY_SCORE, SEVERITY_SCORE, KnowledgeObject
+from context_service.models import PRIORITY_SCORE, SEVERITY_SCORE, KnowledgeKind, KnowledgeObject
 
-KINDS = ("evidence", "goal", "constraint", "insight")
+KINDS: tuple[str, ...] = get_args(KnowledgeKind)
 _KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 UNKNOWN_TOKENS = -1
 

@@ -82,8 +82,6 @@ class LLMClient:
         http_client: httpx.Client | None = None,
     ) -> None:
         self.model = model
-        self.base_url = base_url
-        self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens

@@ -22,6 +22,7 @@ from datetime import datetime
 import redis
 
 from context_service.keys import BotKeys
+from context_service.models import as_utc
 from context_service.redis_text import as_text
 
 from .models import ClosedTrade, TradeEvent
@@ -137,8 +138,7 @@ class TradeMemory:
     # -- LLM spend -----------------------------------------------------------------------
     def record_llm_cost(self, at: datetime, usd: float, verdict_id: str) -> bool:
         """Record what the LLM call behind ``verdict_id`` cost; once per verdict id."""
-        if at.tzinfo is None:
-            raise ValueError("at must be timezone-aware")
+        at = as_utc(at)
         if not verdict_id or usd < 0:
             raise ValueError("an LLM cost needs a verdict id and a non-negative amount")
         added = self._record_cost(

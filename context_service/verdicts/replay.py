@@ -103,10 +103,6 @@ class ReplayCache:
         self.redis.hset(self.keyspace.bot(bot_id).verdict_cache, key, verdict.model_dump_json())
         self._remember(bot_id, key, verdict)
 
-    def __contains__(self, item: tuple[str, str]) -> bool:
-        bot_id, key = item
-        return bool(self.redis.hexists(self.keyspace.bot(bot_id).verdict_cache, key))
-
     def size(self, bot_id: str) -> int:
         return int(self.redis.hlen(self.keyspace.bot(bot_id).verdict_cache))
 
