@@ -16,8 +16,12 @@ class DataProblem(Exception):
 
 
 def candle_file(datadir: Path, pair: str, timeframe: str) -> Path:
-    """Freqtrade's JSON candle file name for a spot pair (``BTC/USDT`` -> ``BTC_USDT-1h.json``)."""
-    return datadir / f"{pair.replace('/', '_').replace(':', '_')}-{timeframe}.json"
+    """Freqtrade's JSON candle file of a spot pair (``BTC/USDT`` -> ``BTC_USDT-1h.json``), named
+    by Freqtrade itself so special characters and the ``1M`` timeframe match what it reads."""
+    from freqtrade.data.history.datahandlers.jsondatahandler import JsonDataHandler
+    from freqtrade.enums import CandleType
+
+    return JsonDataHandler._pair_data_filename(datadir, pair, timeframe, CandleType.SPOT)
 
 
 def missing_candles(datadir: Path, pairs: Sequence[str], timeframe: str) -> list[str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from context_service.backtest.data import DataProblem, ensure_candles
+from context_service.client.factory import configured_budget
 from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.kucoin.snapshot import (
     SnapshotError,
@@ -107,8 +108,7 @@ def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
         # lookahead-analysis raises the wallet to 1e9 and the stake to 10k "to avoid false
         # positives"; Freqtrade's available_capital would still cap the wallet at the budget and
         # block every entry. The budget guard keeps its budget through context.budget.
-        budget = (config.get("context") or {}).get("budget") or config.get("available_capital")
-        context["budget"] = budget
+        context["budget"] = configured_budget(config)
         overlay["available_capital"] = 1_000_000_000
     if context:
         overlay["context"] = context
@@ -225,7 +225,8 @@ def _report(backtesting: Any, config: dict[str, Any], runtime: float, out: Path 
         print("freqtrade produced no result for the strategy", file=sys.stderr)
         return 1
     stats = last_registered()
-    budget = float((config.get("context") or {}).get("budget") or config["available_capital"])
+    # The budget the strategy's guard enforced (the merged config Freqtrade ran with).
+    budget = stats.budget if stats and stats.budget else float(configured_budget(config) or 0)
     summary = build_summary(
         strategy_result, stats.as_dict() if stats else None, budget, runtime_s=runtime
     )

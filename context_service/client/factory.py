@@ -69,8 +69,13 @@ def read_options(config: dict[str, Any]) -> StrategyOptions:
         raise ConfigProblem(f'invalid "context" section in the Freqtrade config: {exc}') from exc
 
 
+def configured_budget(config: dict[str, Any]) -> float | None:
+    """The bot's budget: ``context.budget``, else the config's ``available_capital``."""
+    return (config.get("context") or {}).get("budget") or config.get("available_capital")
+
+
 def budget_limits(config: dict[str, Any], options: StrategyOptions) -> BudgetLimits:
-    budget = options.budget or config.get("available_capital")
+    budget = configured_budget(config)
     if not budget:
         raise ConfigProblem(
             "no budget: set available_capital (and dry_run_wallet) to the sub-account's "
@@ -309,7 +314,7 @@ def build_strategy_context(
     limits = budget_limits(config, options)
     default_id = settings.backtest_bot_id if in_process else settings.bot_id
     bot_id = validate_bot_id(options.bot_id or default_id)
-    stats = register(GatingStats(bot_id=bot_id, gating=options.gating))
+    stats = register(GatingStats(bot_id=bot_id, gating=options.gating, budget=limits.budget))
     if client is None and (options.gating or not in_process):
         if in_process:
             hyperopt = str(config.get("runmode", "")).endswith("hyperopt")

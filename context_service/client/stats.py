@@ -17,6 +17,7 @@ from context_service.verdicts.models import Verdict
 class GatingStats:
     bot_id: str = ""
     gating: bool = True
+    budget: float | None = None  # what the budget guard enforced
     verdicts_by_source: Counter[str] = field(default_factory=Counter)
     verdicts_by_action: Counter[str] = field(default_factory=Counter)
     fallback_reasons: Counter[str] = field(default_factory=Counter)
