@@ -34,7 +34,6 @@ def ensure_candles(
     timeframe: str,
     timerange: str | None,
     *,
-    use_snapshot: bool,
     reachable=exchange_reachable,
 ) -> None:
     if not pairs:

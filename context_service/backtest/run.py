@@ -13,6 +13,7 @@ Exit codes: 0 ok, 2 configuration/data problem (message says what to do), 1 Freq
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -27,6 +28,7 @@ from context_service.client.factory import configured_budget
 from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.kucoin.snapshot import (
     SnapshotError,
+    exchange_reachable,
     offline_markets,
     resolve_markets_source,
 )
@@ -185,11 +187,13 @@ def run(args: argparse.Namespace) -> int:
     pairs = args.pairs or config.get("exchange", {}).get("pair_whitelist") or []
     datadir = (args.datadir or settings.data_dir).resolve()
     snapshot = args.snapshot or settings.markets_snapshot or default_snapshot(datadir)
-    use_snapshot = resolve_markets_source(args.markets, snapshot)
+    # One probe per run: offline, each look at KuCoin costs its connect timeout.
+    reachable = functools.cache(exchange_reachable)
+    use_snapshot = resolve_markets_source(args.markets, snapshot, probe=reachable)
     if not use_snapshot and args.markets == "auto" and not (snapshot and snapshot.is_file()):
         logger.info("no markets snapshot configured: Freqtrade will load markets from KuCoin")
 
-    ensure_candles(datadir, pairs, timeframe, args.timerange, use_snapshot=use_snapshot)
+    ensure_candles(datadir, pairs, timeframe, args.timerange, reachable=reachable)
 
     with tempfile.TemporaryDirectory(prefix="ctx-backtest-") as tmp:
         config_files = [config_path]

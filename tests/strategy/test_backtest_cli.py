@@ -12,9 +12,7 @@ from context_service.backtest.summary import build_summary, format_summary, peak
 
 def test_no_candles_offline_stops_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(data.DataProblem) as caught:
-        data.ensure_candles(
-            tmp_path, ["BTC/USDT"], "1h", None, use_snapshot=True, reachable=lambda: False
-        )
+        data.ensure_candles(tmp_path, ["BTC/USDT"], "1h", None, reachable=lambda: False)
     message = str(caught.value)
     assert "BTC/USDT" in message and "unreachable" in message and "CTX_DATA_DIR" in message
 
@@ -33,7 +31,7 @@ def test_present_candles_need_no_download(tmp_path: Path) -> None:
     def never() -> bool:
         raise AssertionError("no network check when the data is there")
 
-    data.ensure_candles(tmp_path, ["BTC/USDT"], "1h", None, use_snapshot=True, reachable=never)
+    data.ensure_candles(tmp_path, ["BTC/USDT"], "1h", None, reachable=never)
 
 
 def test_freqtrade_arguments() -> None:
