@@ -11,15 +11,19 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from context_service.contract import PROVIDER_NAME_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER_DATA = REPO_ROOT / "user_data"
 
-VerdictProviderName = Literal["llm", "replay", "rules", "hold"]
+# Any registered verdict provider's name (checked against the registry when a service is built,
+# so plug-ins registered after the settings are read count too).
+VerdictProviderName = Annotated[str, StringConstraints(pattern=PROVIDER_NAME_PATTERN)]
 
 
 class Settings(BaseSettings):
@@ -119,7 +123,8 @@ class Settings(BaseSettings):
     # --- verdicts ------------------------------------------------------------------------
     verdict_provider: VerdictProviderName = Field(
         default="rules",
-        description="First provider of the chain for in-process (backtest) verdicts.",
+        description="First provider of the chain for in-process (backtest) verdicts: any "
+        "registered name (python -m context_service verdicts providers).",
     )
     min_confidence: float = Field(default=0.6, ge=0, le=1)
 

@@ -68,7 +68,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="auto: the snapshot when the exchange is unreachable (default)",
     )
     p.add_argument("--no-gating", action="store_true", help="plain TA run, no verdicts")
-    p.add_argument("--provider", choices=["rules", "replay", "llm", "hold"], default=None)
+    p.add_argument(
+        "--provider",
+        type=_provider_name,
+        default=None,
+        help="first verdict provider: any registered name (see 'verdicts providers')",
+    )
     p.add_argument("--no-memory", action="store_true", help="do not write trade memory")
     p.add_argument("--no-protections", action="store_true", help="disable protections")
     p.add_argument(
@@ -84,6 +89,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="after '--': more arguments for the freqtrade command",
     )
     return p.parse_args(list(argv))
+
+
+def _provider_name(name: str) -> str:
+    """A registered verdict provider's name (argparse names the choices otherwise)."""
+    from context_service.verdicts.provider import provider_class
+
+    try:
+        return provider_class(name).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _load_config(path: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from context_service.verdicts.models import Verdict, VerdictRequest
+from context_service.contract import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent

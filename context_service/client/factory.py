@@ -259,11 +259,17 @@ def _in_process_client(
     settings: Settings, options: StrategyOptions, bot_id: str, *, hyperopt: bool = False
 ) -> ContextClient:
     from context_service.client.inprocess import InProcessContextClient
+    from context_service.contract import VerdictSource
     from context_service.memory.connection import connect
     from context_service.service import ContextService
+    from context_service.verdicts.chain import chain_from
 
     if options.provider:
         settings = settings.model_copy(update={"verdict_provider": options.provider})
+    try:
+        chain = chain_from(settings.verdict_provider)
+    except ValueError as exc:
+        raise ConfigProblem(f"context.provider / CTX_VERDICT_PROVIDER: {exc}") from None
     record = settings.backtest_memory if options.record_memory is None else options.record_memory
     if hyperopt and options.record_memory is None:
         record = False  # parallel hyperopt workers would wipe each other's backtest memory
@@ -272,7 +278,7 @@ def _in_process_client(
     if record:
         wipe_backtest_memory(redis, keyspace, bot_id)
     llm = None
-    if settings.verdict_provider in ("llm", "replay") and settings.llm_enabled:
+    if VerdictSource.llm in chain and settings.llm_enabled:
         from context_service.llm.client import LLMClient
 
         llm = LLMClient.from_settings(settings)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from context_service.client.base import ContextClient, ContextUnavailable
 from context_service.client.stats import GatingStats
-from context_service.verdicts.models import (
+from context_service.contract import (
     Action,
     OpenPosition,
     TASnapshot,

@@ -10,7 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from context_service.client.base import ContextUnavailable, LeaseStatus
-from context_service.verdicts.models import Verdict, VerdictRequest
+from context_service.contract import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent

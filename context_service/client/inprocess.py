@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from context_service.client.base import ContextUnavailable, LeaseStatus
-from context_service.verdicts.models import Verdict, VerdictRequest
+from context_service.contract import Verdict, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.memory.models import TradeEvent

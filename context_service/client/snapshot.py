@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from context_service.verdicts.models import TASnapshot
+from context_service.contract import TASnapshot
 
 # Indicator column -> TASnapshot field. The strategy's populate_indicators writes these columns.
 SNAPSHOT_COLUMNS: dict[str, str] = {

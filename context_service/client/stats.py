@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from context_service.verdicts.models import Verdict
+from context_service.contract import Verdict
 
 
 @dataclass

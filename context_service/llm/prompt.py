@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-from context_service.verdicts.models import VerdictRequest
+from context_service.contract import VerdictRequest, request_line
+
+__all__ = ["build_messages", "neutralise", "request_line"]
 
 PROMPT_TEMPLATE_VERSION = "2026-11-21.1"
 DATA_BEGIN = "<<<CONTEXT_DATA_BEGIN>>>"
@@ -43,25 +45,6 @@ def neutralise(text: str) -> str:
         lambda m: "‹" * len(m.group()) if m.group()[0] == "<" else "›" * len(m.group()), text
     )
     return _MARKER_WORD.sub(lambda m: "CONTEXT-DATA-" + m.group(1), text)
-
-
-def request_line(request: VerdictRequest) -> str:
-    """What is being decided: the candidate, the pair, the candle and any open position."""
-    kind = "ENTRY (buy)" if request.candidate == "entry" else "EXIT (sell)"
-    lines = [
-        f"Candidate: {kind} on {request.pair}, {request.snapshot.timeframe} candle closed at "
-        f"{request.candle_time.isoformat()}.",
-        f"Latest indicators: {request.snapshot.summary_line()}",
-    ]
-    if request.position is None:
-        lines.append("Open position on this pair: none.")
-    else:
-        p = request.position
-        lines.append(
-            f"Open position on this pair: trade {p.trade_id}, opened {p.opened_at.isoformat()} at "
-            f"{p.open_rate:.8g}, stake {p.stake:.6g}, current profit {p.current_profit_ratio:+.2%}."
-        )
-    return "\n".join(lines)
 
 
 def build_messages(request: VerdictRequest, context_text: str) -> list[dict[str, str]]:

@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from context_service.contract import Decision, VerdictRequest
 from context_service.engine.tokens import TokenCounter
 from context_service.llm.breaker import CircuitBreaker
 from context_service.llm.client import LLMCallError, LLMClient
 from context_service.llm.ledger import BudgetExhausted, CostLedger
+from context_service.llm.params import replay_params as build_replay_params
 from context_service.llm.pricing import UnknownModelPrice, price_for
 from context_service.llm.prompt import build_messages
 from context_service.llm.ratelimit import RateLimiter
 from context_service.llm.tools import (
     TOOLS,
     TOOLS_JSON,
-    AdjustmentArgs,
     ToolCallError,
     parse_answer,
 )
 from context_service.llm.usage import UsageRecorder
 from context_service.settings import Settings
-from context_service.verdicts.models import Action, VerdictRequest
-from context_service.verdicts.replay import replay_params as build_replay_params
 
 # Chat formatting overhead per message and for the reply, and a safety margin for the
 # difference between the counting encoding and the model's (see engine/tokens.py).
@@ -47,21 +45,6 @@ class LLMFailure(RuntimeError):
         self.reason = reason
         self.audit = audit or {}
         super().__init__(message)
-
-
-@dataclass(slots=True)
-class LLMDecision:
-    action: Action
-    confidence: float
-    rationale: str
-    evidence_ids: list[str]
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_micros: int
-    latency_ms: float
-    adjustments: list[AdjustmentArgs] = field(default_factory=list)
-    audit: dict[str, Any] = field(default_factory=dict)
 
 
 def estimate_prompt_tokens(counter: TokenCounter, messages: list[dict[str, str]]) -> int:
@@ -97,7 +80,9 @@ class LLMVerdictProvider:
 
     def decide(
         self, request: VerdictRequest, context_text: str, known_ids: set[str], at: datetime
-    ) -> LLMDecision:
+    ) -> Decision:
+        """A replayable decision with its cost and audit (prompt, tool calls, usage; the
+        model's parameter suggestions under ``adjustments``), or :class:`LLMFailure`."""
         bot = request.bot_id
         try:
             price = price_for(self.settings.llm_prices, self.client.model)
@@ -172,8 +157,9 @@ class LLMVerdictProvider:
         )
         if answer.unknown_evidence_ids:
             audit["unknown_evidence_ids"] = answer.unknown_evidence_ids
+        audit["adjustments"] = [a.model_dump() for a in answer.adjustments]
         verdict = answer.verdict
-        return LLMDecision(
+        return Decision(
             action=verdict.action,
             confidence=verdict.confidence,
             rationale=verdict.rationale,
@@ -181,9 +167,8 @@ class LLMVerdictProvider:
             model=response.model,
             prompt_tokens=used_prompt,
             completion_tokens=used_completion,
-            cost_micros=cost,
-            latency_ms=response.latency_ms,
-            adjustments=answer.adjustments,
+            cost_usd=cost / 1e6,
+            replayable=True,
             audit=audit,
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from context_service.verdicts.models import Action
+from context_service.contract import Action
 
 SUBMIT_VERDICT = "submit_verdict"
 SUGGEST_ADJUSTMENT = "suggest_adjustment"

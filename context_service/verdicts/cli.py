@@ -1,7 +1,9 @@
-"""``python -m context_service verdicts export|import``: move the replay cache between bots.
+"""``python -m context_service verdicts providers|export|import``.
 
-Export dry-run verdicts to a JSONL file and import them into the bot a backtest runs as, so the
-backtest replays the recorded verdicts (``providers=["replay", "rules"]``) without LLM calls.
+``providers`` lists the registered verdict providers (name, what each needs, whether it spends
+money). ``export``/``import`` move the replay cache between bots: export dry-run verdicts to a
+JSONL file and import them into the bot a backtest runs as, so the backtest replays the
+recorded verdicts (``providers=["replay", "rules"]``) without LLM calls.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from context_service.verdicts.replay import ReplayCache, ReplayImportError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m context_service verdicts",
-        description="Export or import the verdict replay cache of a bot (JSONL).",
+        description="List the verdict providers; export or import a bot's replay cache (JSONL).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("providers", help="list the registered verdict providers")
     export = commands.add_parser("export", help="write a bot's cached verdicts to a file")
     export.add_argument("--bot", required=True, help="bot id")
     export.add_argument("--out", required=True, type=Path, help="JSONL file to write ('-': stdout)")
@@ -32,8 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def list_providers() -> list[str]:
+    """One line per registered provider: name, money, what it needs, what it does, fallback."""
+    from context_service.verdicts.provider import registered_providers
+
+    providers = list(registered_providers())
+    width = max(len(p.name) for p in providers)
+    lines = []
+    for p in providers:
+        money = "spends money" if p.spends_money else "free"
+        then = f"; falls back to {p.fallback}" if p.fallback else ""
+        lines.append(f"{p.name:<{width}}  {money:<12}  {p.summary} (needs {p.needs}{then})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "providers":
+        print("\n".join(list_providers()))
+        return 0
     try:
         bot_id = validate_bot_id(args.bot)
         keyspace = Keyspace(prefix=args.prefix)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from context_service.contract import TASnapshot
 from context_service.models import Evidence, Provenance, Severity
-from context_service.verdicts.models import TASnapshot
 
 # A snapshot stays valid for a few candles: stale indicators must not steer a later decision.
 VALID_CANDLES = 3

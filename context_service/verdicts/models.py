@@ -1,143 +1,32 @@
-"""What a bot asks for and what it gets back: verdict requests and verdicts.
+"""Verdict requests and verdicts, under their historical import path.
 
-These models are the contract between the strategy (over HTTP or in-process), the sidecar's
-provider chain and the audit trail.
+The models live in :mod:`context_service.contract` (below both the ``llm`` and the ``verdicts``
+packages); this module re-exports them so ``from context_service.verdicts.models import ...``
+keeps working.
 """
 
-from __future__ import annotations
+from context_service.contract import (
+    PAIR_PATTERN,
+    PROVIDER_NAME_PATTERN,
+    Action,
+    Decision,
+    OpenPosition,
+    TASnapshot,
+    Verdict,
+    VerdictRequest,
+    VerdictSource,
+    request_line,
+)
 
-from datetime import datetime
-from enum import StrEnum
-from typing import Literal
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-
-from context_service.keys import validate_bot_id
-from context_service.models import as_utc, utcnow
-
-PAIR_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
-
-
-class Action(StrEnum):
-    buy = "buy"
-    sell = "sell"
-    hold = "hold"
-
-
-class VerdictSource(StrEnum):
-    """Which provider of the chain produced a verdict."""
-
-    replay = "replay"
-    llm = "llm"
-    rules = "rules"
-    hold = "hold"
-
-
-class TASnapshot(BaseModel):
-    """A compact technical-analysis snapshot of one pair at one closed candle."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pair: str = Field(pattern=PAIR_PATTERN)
-    timeframe: str = Field(pattern=r"^\d{1,3}[mhdwM]$")
-    candle_time: AwareDatetime
-    close: float = Field(gt=0)
-    rsi: float = Field(ge=0, le=100)
-    macd: float
-    macd_signal: float
-    macd_hist: float
-    ema_fast: float = Field(gt=0)
-    ema_slow: float = Field(gt=0)
-    ema_trend: float = Field(gt=0)
-    atr: float = Field(ge=0)
-    bb_lower: float
-    bb_middle: float
-    bb_upper: float
-    volume: float = Field(ge=0)
-    volume_mean: float | None = Field(default=None, ge=0)
-
-    _to_utc = field_validator("candle_time")(lambda cls, v: as_utc(v))
-
-    @property
-    def atr_pct(self) -> float:
-        return self.atr / self.close
-
-    def summary_line(self) -> str:
-        """One line for the working memory (market-data lane)."""
-        trend = "up" if self.ema_fast > self.ema_slow else "down"
-        return (
-            f"{self.pair} {self.timeframe} close {self.close:.6g} | RSI {self.rsi:.1f} | "
-            f"MACD hist {self.macd_hist:+.4g} | EMA trend {trend} "
-            f"(fast {self.ema_fast:.6g}, slow {self.ema_slow:.6g}, long {self.ema_trend:.6g}) | "
-            f"ATR {self.atr_pct:.2%} | BB {self.bb_lower:.6g}..{self.bb_upper:.6g}"
-        )
-
-
-class OpenPosition(BaseModel):
-    """The bot's open trade on the pair, if any."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trade_id: int | str
-    open_rate: float = Field(gt=0)
-    amount: float = Field(gt=0)
-    stake: float = Field(gt=0)
-    opened_at: AwareDatetime
-    current_profit_ratio: float = 0.0
-
-
-class VerdictRequest(BaseModel):
-    """A bot asking whether to act on a candidate signal."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bot_id: str
-    pair: str = Field(pattern=PAIR_PATTERN)
-    candle_time: AwareDatetime
-    candidate: Literal["entry", "exit"] = "entry"
-    snapshot: TASnapshot
-    position: OpenPosition | None = None
-    budget_tokens: int | None = Field(default=None, ge=50, le=128_000)
-    as_of: AwareDatetime | None = Field(
-        default=None,
-        description="Point-in-time context (backtests). Defaults to candle_time in backtests.",
-    )
-
-    _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
-    _times = field_validator("candle_time", "as_of")(
-        lambda cls, v: None if v is None else as_utc(v)
-    )
-
-
-class Verdict(BaseModel):
-    """The answer: an action with a confidence, where it came from, and why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    verdict_id: str
-    bot_id: str
-    pair: str
-    candle_time: datetime
-    candidate: Literal["entry", "exit"] = "entry"
-    action: Action
-    confidence: float = Field(ge=0, le=1)
-    rationale: str = Field(max_length=2000)
-    evidence_ids: list[str] = Field(default_factory=list)
-    source: VerdictSource
-    fallback_reason: str | None = Field(
-        default=None, description="Why earlier providers of the chain were skipped or failed."
-    )
-    context_hash: str | None = None
-    manifest_id: str | None = None
-    context_tokens: int = 0
-    context_encoding: str | None = Field(
-        default=None,
-        description="How context_tokens were counted: a tiktoken encoding or "
-        "'utf8-bytes' (no encoding loadable; an upper bound).",
-    )
-    model: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_ms: float = 0.0
-    created_at: datetime = Field(default_factory=utcnow)
+__all__ = [
+    "PAIR_PATTERN",
+    "PROVIDER_NAME_PATTERN",
+    "Action",
+    "Decision",
+    "OpenPosition",
+    "TASnapshot",
+    "Verdict",
+    "VerdictRequest",
+    "VerdictSource",
+    "request_line",
+]

@@ -19,10 +19,15 @@ and built from the service's components, so adding one is one module::
                 return Decision(Action.buy, 0.7, "RSI deeply oversold")
             return Decision(Action.hold, 0.6, "RSI not oversold")
 
-``CTX_VERDICT_PROVIDER=contrarian`` (or ``--provider contrarian``) then starts the chain with it.
-A provider that needs the service's parts (settings, Redis, the cost ledger...) overrides
-:meth:`VerdictProvider.build`. The built-ins (``replay``, ``llm``, ``rules``, ``hold``) are
-peers of any other provider: they live in ``context_service.verdicts.providers``.
+``CTX_VERDICT_PROVIDER=contrarian`` (or ``--provider contrarian``) then starts the chain with it;
+the chain goes on with the provider's ``fallback`` (``hold`` unless it names another), so the
+built-in chain is ``replay -> llm -> rules -> hold``. A provider that needs the service's parts
+(settings, Redis, the cost ledger...) overrides :meth:`VerdictProvider.build`, which receives
+the :class:`~context_service.composition.Components`. The built-ins (``replay``, ``llm``,
+``rules``, ``hold``) are peers of any other provider: they live in
+``context_service.verdicts.providers``, one module each. A provider living outside this package
+is found when its module is imported, or through the ``context_service.verdict_providers``
+entry-point group of an installed distribution.
 
 Errors: a provider signals "no verdict from me" with :class:`ProviderSkipped` (recorded on the
 verdict as ``<name>:<reason>``); any other exception is a bug, and the service turns it into a
@@ -31,18 +36,45 @@ skip with reason ``error`` so a broken provider can never block a decision.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from context_service.verdicts.models import Action, VerdictRequest
+from context_service.contract import PROVIDER_NAME_PATTERN, Decision, VerdictRequest
 
 if TYPE_CHECKING:
     from context_service.engine import Synthesis
 
-PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+__all__ = [
+    "PROVIDER_NAME_PATTERN",
+    "Ask",
+    "Decision",
+    "ProviderSkipped",
+    "SkipReason",
+    "VerdictProvider",
+    "deterministic_verdict_id",
+    "provider_class",
+    "register",
+    "registered_providers",
+    "unregister",
+]
+
+ENTRY_POINT_GROUP = "context_service.verdict_providers"
+
+
+class SkipReason(StrEnum):
+    """The skip reasons the chain itself and the built-ins use (a provider may use its own
+    short code too; the LLM's come from its client and guardrails)."""
+
+    miss = "miss"  # replay: nothing recorded for this exact question
+    disabled = "disabled"  # the provider's backend is not configured
+    redis_error = "redis_error"  # Redis failed while the provider worked
+    error = "error"  # the provider raised something else: a bug, never a blocked decision
 
 
 class ProviderSkipped(Exception):
@@ -77,30 +109,13 @@ class Ask:
         return replay_key(self.replay_params, self.synthesis.manifest.content_hash, self.request)
 
     @property
+    def bot_id(self) -> str:
+        return self.request.bot_id
+
+    @property
     def known_evidence_ids(self) -> set[str]:
         """Ids of the objects the synthesized context included (what a verdict may cite)."""
         return set(self.synthesis.manifest.included_ids())
-
-
-@dataclass(slots=True)
-class Decision:
-    """What one provider answered, before the service makes it a :class:`Verdict`.
-
-    ``replayable`` asks the service to keep the verdict in the replay cache (an answer that
-    cost money and can be replayed for free); ``audit`` is stored with the verdict.
-    """
-
-    action: Action
-    confidence: float
-    rationale: str
-    evidence_ids: list[str] = field(default_factory=list)
-    verdict_id: str | None = None
-    model: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    replayable: bool = False
-    audit: dict[str, Any] | None = None
 
 
 class VerdictProvider:
@@ -111,6 +126,12 @@ class VerdictProvider:
     summary: ClassVar[str] = ""
     needs: ClassVar[str] = "nothing"
     spends_money: ClassVar[bool] = False
+    # The provider asked next when this one is skipped; ``None`` ends the chain (only ``hold``,
+    # which always answers, should end it).
+    fallback: ClassVar[str | None] = "hold"
+    # Verdicts of a chain holding this provider are counted in the LLM usage report, with the
+    # skip reasons of the providers that spend money.
+    metered: ClassVar[bool] = False
 
     @classmethod
     def build(cls, components: Any) -> VerdictProvider:
@@ -132,8 +153,6 @@ _REGISTRY: dict[str, type[VerdictProvider]] = {}
 def register(cls: type[VerdictProvider]) -> type[VerdictProvider]:
     """Class decorator: make ``cls`` available by its ``name``. Re-registering a name replaces
     the earlier class (tests and plug-ins may override a built-in on purpose)."""
-    import re
-
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not re.fullmatch(PROVIDER_NAME_PATTERN, name):
         raise ValueError(f"provider name must match {PROVIDER_NAME_PATTERN}: {name!r}")
@@ -163,10 +182,25 @@ def registered_providers() -> Iterator[type[VerdictProvider]]:
         yield _REGISTRY[name]
 
 
-def _load_builtins() -> None:
-    """Import the built-in providers' package once, if there is one (each module registers
-    itself)."""
-    import importlib.util
+def deterministic_verdict_id(*parts: object) -> str:
+    """A verdict id that is the same whenever the same parts are (idempotent re-asks)."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+    return f"v-{digest[:24]}"
 
-    if importlib.util.find_spec("context_service.verdicts.providers") is not None:
-        importlib.import_module("context_service.verdicts.providers")
+
+_loaded = False
+
+
+def _load_builtins() -> None:
+    """Import the built-in providers' package and the installed plug-ins once (each module
+    registers itself when imported)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    from importlib.metadata import entry_points
+
+    importlib.import_module("context_service.verdicts.providers")
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()

@@ -19,12 +19,9 @@ from typing import Any, TextIO
 import redis
 from pydantic import ValidationError
 
+from context_service.contract import Verdict, VerdictRequest, request_line
 from context_service.keys import Keyspace
-from context_service.llm.prompt import PROMPT_TEMPLATE_VERSION, request_line
-from context_service.llm.tools import TOOL_SCHEMA_VERSION
 from context_service.redis_text import as_text
-from context_service.settings import Settings
-from context_service.verdicts.models import Verdict, VerdictRequest
 
 KEY_LENGTH = 64
 
@@ -33,28 +30,10 @@ class ReplayImportError(ValueError):
     """A replay file with a bad line; nothing was imported."""
 
 
-def replay_params(model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
-    """The call parameters that shape an LLM answer, besides its context. The one definition:
-    a live LLM client (its ``sampling``) and the settings of a replay-only backtest must give
-    the same keys, or recorded verdicts would never be found."""
-    return {
-        "model": model,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "prompt_template": PROMPT_TEMPLATE_VERSION,
-        "tool_schema": TOOL_SCHEMA_VERSION,
-    }
-
-
-def settings_replay_params(settings: Settings) -> dict[str, Any]:
-    """:func:`replay_params` of the configured LLM (when no client is built)."""
-    return replay_params(
-        settings.llm_model, settings.llm_temperature, settings.llm_max_output_tokens
-    )
-
-
 def replay_key(params: dict[str, Any], context_hash: str, request: VerdictRequest) -> str:
-    """sha256 hex of everything that shaped the verdict."""
+    """sha256 hex of everything that shaped the verdict. ``params`` are the answering model's
+    call parameters (``context_service.llm.params.replay_params``), given by the composition so
+    this module needs nothing of the LLM package."""
     document = {
         "params": params,
         "context_hash": context_hash,

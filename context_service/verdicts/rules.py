@@ -8,14 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.verdicts.models import Action, TASnapshot, VerdictRequest
-
-
-@dataclass(frozen=True, slots=True)
-class RuleDecision:
-    action: Action
-    confidence: float
-    rationale: str
+from context_service.contract import Action, Decision, TASnapshot, VerdictRequest
+from context_service.verdicts.market_data import snapshot_evidence_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +27,17 @@ class RulesPolicy:
     rsi_exit: float = 80.0
     max_atr_pct: float = 0.06
 
-    def decide(self, request: VerdictRequest) -> RuleDecision:
+    def decide(self, request: VerdictRequest) -> Decision:
+        """The decision on ``request``, citing its TA snapshot."""
         snap = request.snapshot
         if request.candidate == "exit" or request.position is not None:
-            return self._exit(snap)
-        return self._entry(snap)
+            decision = self._exit(snap)
+        else:
+            decision = self._entry(snap)
+        decision.evidence_ids = [snapshot_evidence_id(snap)]
+        return decision
 
-    def _entry(self, s: TASnapshot) -> RuleDecision:
+    def _entry(self, s: TASnapshot) -> Decision:
         checks = {
             "EMA fast above slow": s.ema_fast > s.ema_slow,
             "close above long EMA": s.close > s.ema_trend,
@@ -57,16 +55,16 @@ class RulesPolicy:
             why = "supports entry: " + ", ".join(passed)
             if failed:
                 why += "; against: " + ", ".join(failed)
-            return RuleDecision(Action.buy, confidence, why)
-        return RuleDecision(
+            return Decision(Action.buy, confidence, why)
+        return Decision(
             Action.hold,
             round(1.0 - confidence, 4),
             "no entry: " + ", ".join(failed or ["volatility too high"]),
         )
 
-    def _exit(self, s: TASnapshot) -> RuleDecision:
+    def _exit(self, s: TASnapshot) -> Decision:
         if s.rsi >= self.rsi_exit:
-            return RuleDecision(Action.sell, 0.8, f"RSI {s.rsi:.1f} extremely overbought")
+            return Decision(Action.sell, 0.8, f"RSI {s.rsi:.1f} extremely overbought")
         if s.macd_hist < 0 and s.close < s.ema_slow:
-            return RuleDecision(Action.sell, 0.7, "momentum turned: MACD negative, below slow EMA")
-        return RuleDecision(Action.hold, 0.6, "trend intact")
+            return Decision(Action.sell, 0.7, "momentum turned: MACD negative, below slow EMA")
+        return Decision(Action.hold, 0.6, "trend intact")

@@ -35,11 +35,11 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
     payload = entry.payload
     assert payload["verdict"]["verdict_id"] == verdict.verdict_id
     assert payload["manifest"]["manifest_id"] == verdict.manifest_id
-    assert payload["llm"]["prompt"][0]["role"] == "system"
-    assert payload["llm"]["tool_calls"][0]["name"] == "submit_verdict"
-    assert payload["llm"]["usage"]["prompt_tokens"] == 900
-    assert payload["llm"]["cost_usd"] == pytest.approx(verdict.cost_usd)
-    assert payload["llm"]["latency_ms"] > 0
+    assert payload["providers"]["llm"]["prompt"][0]["role"] == "system"
+    assert payload["providers"]["llm"]["tool_calls"][0]["name"] == "submit_verdict"
+    assert payload["providers"]["llm"]["usage"]["prompt_tokens"] == 900
+    assert payload["providers"]["llm"]["cost_usd"] == pytest.approx(verdict.cost_usd)
+    assert payload["providers"]["llm"]["latency_ms"] > 0
     spent = service.ledger.status("bot-1", service.clock())
     assert spent["bot-daily"]["spent_usd"] == pytest.approx(verdict.cost_usd, abs=1e-6)
     assert spent["bot-daily"]["reserved_usd"] == 0
@@ -108,7 +108,9 @@ def test_failures_fall_back_to_rules_with_the_reason(
     assert route.call_count == calls  # transient errors are retried exactly once
     [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
     assert entry.payload["fallbacks"] == ["replay:miss", f"llm:{reason}"]
-    assert entry.payload["llm"]["prompt"][1]["role"] == "user"  # the failed attempt is audited
+    assert (
+        entry.payload["providers"]["llm"]["prompt"][1]["role"] == "user"
+    )  # the failed attempt is audited
     usage = service.usage.report(service.clock(), "bot-1")["bots"]["bot-1"]["day"]
     assert usage["fallbacks_by_reason"] == {reason: 1}
     assert usage["failed_calls"] == 1

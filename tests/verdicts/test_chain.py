@@ -135,7 +135,7 @@ def test_a_redis_failure_in_replay_or_the_llm_guardrails_falls_back(make_service
         raise redis.ConnectionError("connection refused")
 
     service.replay.get = broken  # type: ignore[method-assign]
-    service.llm.limiter.acquire = broken  # type: ignore[union-attr]
+    service.provider("llm").guarded.limiter.acquire = broken  # type: ignore[attr-defined]
 
     verdict = service.decide(make_request())
 

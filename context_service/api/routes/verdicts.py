@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from context_service.api.routes.deps import BotId, Service
-from context_service.verdicts.models import Verdict, VerdictRequest
+from context_service.contract import Verdict, VerdictRequest
 
 router = APIRouter(tags=["verdicts"])
 
