@@ -16,6 +16,7 @@ from typing import Any, Literal
 import redis
 
 from context_service.alerts import AlertSink
+from context_service.engine import InMemoryStore
 from context_service.keys import Keyspace
 from context_service.llm.adjustments import AdjustmentBook
 from context_service.llm.client import LLMClient
@@ -23,6 +24,7 @@ from context_service.llm.ledger import CostLedger
 from context_service.llm.params import replay_params, settings_replay_params
 from context_service.llm.usage import UsageRecorder
 from context_service.memory import Memory, connect
+from context_service.memory.market import MarketEvidence
 from context_service.models import utcnow
 from context_service.settings import Settings, get_settings
 from context_service.verdicts.metrics import ServiceMetrics
@@ -34,7 +36,8 @@ EvidenceStoreKind = Literal["redis", "memory"]
 @dataclass(frozen=True)
 class Components:
     """The parts of one service. ``evidence_store`` is ``redis`` for the sidecar and
-    ``memory`` for in-process backtests (each engine keeps its own store in step);
+    ``memory`` for in-process backtests (each engine keeps its own store in step; the market
+    evidence lives in the process then);
     ``llm_client`` is ``None`` when the LLM is off; ``replay_params`` are the answering
     model's call parameters, part of every replay key."""
 
@@ -44,6 +47,7 @@ class Components:
     clock: Callable[[], datetime]
     evidence_store: EvidenceStoreKind
     memory: Memory
+    market: MarketEvidence
     alerts: AlertSink
     metrics: ServiceMetrics
     usage: UsageRecorder
@@ -73,13 +77,15 @@ def compose(
         raise ValueError("evidence_store must be 'redis' or 'memory'")
     keyspace = keyspace or Keyspace()
     alerts = AlertSink(settings, redis_client, keyspace)
+    memory = Memory(redis_client, keyspace, settings)
     return Components(
         settings=settings,
         redis=redis_client,
         keyspace=keyspace,
         clock=clock,
         evidence_store=evidence_store,
-        memory=Memory(redis_client, keyspace, settings),
+        memory=memory,
+        market=memory.market if evidence_store == "redis" else MarketEvidence(InMemoryStore()),
         alerts=alerts,
         metrics=ServiceMetrics(),
         usage=UsageRecorder(redis_client, keyspace),

@@ -3,8 +3,10 @@
 All keys of one bot carry the hash tag ``{bot_id}`` (``ctx:{bot-1}:trades``) so they share one
 Redis Cluster slot and a bot's Lua scripts stay cluster-safe. The cost ledger spans bots (a
 global cap), so all ledger keys share the separate tag ``{ctx-ledger}``: the reserve-then-settle
-script touches one slot. Bot ids are validated before any key is built, so nothing can address
-another bot's keys by smuggling ``}`` or ``:`` into an id.
+script touches one slot. Market-wide evidence (stored once, read by every bot's synthesis) has
+the tag ``{ctx-market}``: its MULTI/EXEC writes touch one slot. Bot ids are validated before
+any key is built, so nothing can address another bot's keys by smuggling ``}`` or ``:`` into an
+id, and the shared tags' names are reserved.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ BOT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DEFAULT_PREFIX = "ctx"
 LEDGER_TAG = "{ctx-ledger}"
+MARKET_TAG = "{ctx-market}"
 
 
 class InvalidBotId(ValueError):
     """A bot id that does not match ``[a-z0-9][a-z0-9-]{0,31}``."""
+
+
+# The hash tags of the keys shared by all bots: a bot with one of these ids would share keys
+# with them (``ctx:{ctx-market}:objects`` is the market store's hash).
+RESERVED_BOT_IDS = frozenset({"ctx-ledger", "ctx-global", "ctx-lease", "ctx-market"})
 
 
 def validate_bot_id(bot_id: str) -> str:
@@ -28,6 +36,8 @@ def validate_bot_id(bot_id: str) -> str:
             f"invalid bot id {bot_id!r}: use 1-32 characters of a-z, 0-9 and '-', "
             "starting with a letter or digit"
         )
+    if bot_id in RESERVED_BOT_IDS:
+        raise InvalidBotId(f"bot id {bot_id!r} is reserved for keys shared by all bots")
     return bot_id
 
 
@@ -37,23 +47,15 @@ def _part(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class BotKeys:
-    """The keys of one bot. Build with :meth:`Keyspace.bot`."""
+class EvidenceKeys:
+    """The keys of one evidence store (a bot's own, or the market-wide one); subclasses
+    provide ``key(*parts)``."""
 
-    prefix: str
-    bot_id: str
+    __slots__ = ()
 
     def key(self, *parts: str) -> str:
-        tail = ":".join(_part(p) for p in parts)
-        return f"{self.prefix}:{{{self.bot_id}}}:{tail}"
+        raise NotImplementedError
 
-    @property
-    def pattern(self) -> str:
-        """SCAN pattern matching every key of this bot (for tests and wipes)."""
-        return f"{self.prefix}:{{{self.bot_id}}}:*"
-
-    # evidence store (context engine backing)
     @property
     def objects(self) -> str:  # hash: object id -> JSON
         return self.key("objects")
@@ -73,6 +75,38 @@ class BotKeys:
     @property
     def objects_version(self) -> str:  # counter: bumped by every evidence write (read caches)
         return self.key("objects", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketKeys(EvidenceKeys):
+    """The market-wide evidence store's keys. Build with :meth:`Keyspace.market`."""
+
+    prefix: str
+
+    def key(self, *parts: str) -> str:
+        return f"{self.prefix}:{MARKET_TAG}:" + ":".join(_part(p) for p in parts)
+
+    @property
+    def pattern(self) -> str:
+        """SCAN pattern matching every market evidence key."""
+        return f"{self.prefix}:{MARKET_TAG}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class BotKeys(EvidenceKeys):
+    """The keys of one bot. Build with :meth:`Keyspace.bot`."""
+
+    prefix: str
+    bot_id: str
+
+    def key(self, *parts: str) -> str:
+        tail = ":".join(_part(p) for p in parts)
+        return f"{self.prefix}:{{{self.bot_id}}}:{tail}"
+
+    @property
+    def pattern(self) -> str:
+        """SCAN pattern matching every key of this bot (for tests and wipes)."""
+        return f"{self.prefix}:{{{self.bot_id}}}:*"
 
     # trade memory
     @property
@@ -159,6 +193,10 @@ class Keyspace:
 
     def bot(self, bot_id: str) -> BotKeys:
         return BotKeys(self.prefix, validate_bot_id(bot_id))
+
+    def market(self) -> MarketKeys:
+        """Market-wide evidence, read by every bot's synthesis (stored once)."""
+        return MarketKeys(self.prefix)
 
     # --- global keys ---------------------------------------------------------------------
     def ledger(self, *parts: str) -> str:

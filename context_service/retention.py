@@ -36,14 +36,17 @@ class RetentionScheduler:
 
     def run_once(self) -> dict:
         report = self.memory.apply_retention()
+        market_expired = self.memory.purge_market()
         self.passes += 1
         expired = sum(bot["evidence_expired"] for bot in report.values())
         trimmed = sum(bot["audit_trimmed"] for bot in report.values())
         log.info(
-            "retention pass: %d bots, %d evidence objects expired, %d audit entries trimmed",
+            "retention pass: %d bots, %d evidence objects expired, %d audit entries trimmed, "
+            "%d market evidence objects expired",
             len(report),
             expired,
             trimmed,
+            market_expired,
         )
         return report
 

@@ -100,7 +100,9 @@ class ContextService:
             if engine is None:
                 # memory mode: the engine's own store, which it keeps in step without re-reading
                 store = self.memory.bot(bot_id).evidence if self.evidence_store == "redis" else None
-                engine = ContextEngine(store=store, model=self.settings.llm_model)
+                engine = ContextEngine(
+                    store=store, model=self.settings.llm_model, shared=self.components.market
+                )
                 self._engines[bot_id] = engine
                 self._locks[bot_id] = threading.Lock()
             return engine
@@ -114,6 +116,12 @@ class ContextService:
         engine = self.engine(bot_id)
         with self._lock(bot_id):
             return engine.upsert_many(list(objects), now=self.clock())
+
+    def upsert_market(self, objects: Sequence[KnowledgeObject]) -> list[KnowledgeObject]:
+        """Insert or merge market-wide evidence (dated evidence only; stored once, read by
+        every bot's synthesis as of its decision time). Nothing is written when one object is
+        not dated evidence (:class:`~context_service.memory.market.MarketEvidenceError`)."""
+        return self.components.market.upsert_many(objects, now=self.clock())
 
     def synthesize(
         self, bot_id: str, budget_tokens: int | None = None, as_of: datetime | None = None
@@ -172,13 +180,18 @@ class ContextService:
     ) -> Synthesis:
         """``engine.synthesize``, reused while the bot's evidence is unchanged.
 
-        Only for the Redis store, whose version counter moves on every write (by any process).
+        Only for the Redis stores, whose version counters (the bot's and the market's) move on
+        every write (by any process).
         As-of syntheses depend on nothing else; live ones also on the clock (recency, expiry),
         so they are reused for at most ``LIVE_SYNTHESIS_MEMO_S``.
         """
         if self.evidence_store != "redis":
             return engine.synthesize(budget, as_of=as_of, now=now)
-        version = self.redis.get(self.keyspace.bot(bot_id).objects_version)
+        # Two slots (the bot's tag and the market's): a pipeline, not MGET, so a cluster works.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keyspace.bot(bot_id).objects_version)
+        pipe.get(self.keyspace.market().objects_version)
+        version = tuple(pipe.execute())
         key = (bot_id, budget, as_of)
         with self._memo_lock:  # shared by every bot; the caller holds only its bot's lock
             hit = self._synthesis_memo.get(key)

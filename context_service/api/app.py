@@ -18,7 +18,7 @@ from context_service.api import errors
 from context_service.api.auth import require_token
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
-from context_service.api.routes import context, evidence, health, trades, usage, verdicts
+from context_service.api.routes import context, evidence, health, market, trades, usage, verdicts
 from context_service.dashboard import api as dashboard_api
 from context_service.dashboard import page as dashboard_page
 from context_service.fleet import routes as leases
@@ -31,7 +31,7 @@ from context_service.verdicts.metrics import ServiceMetrics
 def api_v1() -> APIRouter:
     """Every versioned route, behind the bearer token."""
     router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
-    for module in (evidence, context, verdicts, trades, usage, leases, dashboard_api):
+    for module in (evidence, market, context, verdicts, trades, usage, leases, dashboard_api):
         router.include_router(module.router)
     return router
 

@@ -33,6 +33,11 @@ class ContextEngine:
     the Redis store, which other processes may write to) the engine reconciles the mirror with
     ``store.all()`` before each synthesis; only changed objects are prepared again.
 
+    ``shared`` is a store other engines read too (the market-wide evidence): its objects take
+    part in every synthesis beside the engine's own, are never copied into the own store, and
+    are reconciled into the mirror only when the shared store's ``change_token()`` moves. An
+    own object with the same id as a shared one wins.
+
     Listeners: ``upserted`` and ``archived`` callbacks get the object, ``synthesized`` ones
     get the :class:`Synthesis`. A listener that raises is logged and otherwise ignored.
     The engine is thread-safe (one lock); synthesis is pure CPU and takes milliseconds.
@@ -43,8 +48,12 @@ class ContextEngine:
         store: KnowledgeStore | None = None,
         lanes: Sequence[LanePolicy] | None = None,
         model: str = "gpt-4.1-mini",
+        shared: KnowledgeStore | None = None,
     ) -> None:
         self._mirror_is_complete = store is None
+        self.shared = shared
+        self._shared_ids: set[str] = set()  # mirrored ids that came from ``shared``
+        self._shared_token: object = None
         self.store: KnowledgeStore = store if store is not None else InMemoryStore()
         self._lanes = validate_lanes(default_lanes() if lanes is None else lanes)
         self.model = model
@@ -110,6 +119,7 @@ class ContextEngine:
         with self._lock:
             stored = self.store.upsert(obj, now)
             self._table.put(stored, self.token_counter)
+            self._shared_ids.discard(stored.id)
         self._emit("upserted", stored)
         return stored
 
@@ -120,6 +130,7 @@ class ContextEngine:
             stored = self.store.upsert_many(list(objects), now)
             for obj in stored:
                 self._table.put(obj)
+                self._shared_ids.discard(obj.id)
             self._table.tokens_for(self.token_counter)  # counted in one batch
         for obj in stored:
             self._emit("upserted", obj)
@@ -132,6 +143,7 @@ class ContextEngine:
         with self._lock:
             existed = self.store.delete(object_id)
             self._table.remove(object_id)
+            self._shared_token = None  # a shared object it shadowed shows again
         return existed
 
     def purge_expired(self, now: datetime | None = None) -> list[KnowledgeObject]:
@@ -140,6 +152,7 @@ class ContextEngine:
             archived = self.store.purge_expired(now)
             for obj in archived:
                 self._table.remove(obj.id)
+            self._shared_token = None
         for obj in archived:
             self._emit("archived", obj)
         return archived
@@ -170,9 +183,37 @@ class ContextEngine:
                     self._table.objects[self._table.slot_of[obj.id]] = obj  # same next time
                     continue
                 self._table.put(obj)
-            for object_id in [known for known in self._table.slot_of if known not in seen]:
+                self._shared_ids.discard(obj.id)
+            mirrored = self._table.slot_of
+            gone = [k for k in mirrored if k not in seen and k not in self._shared_ids]
+            for object_id in gone:
                 self._table.remove(object_id)
+            if gone:
+                self._shared_token = None  # a shared object it shadowed shows again
             self._store_token = token
+
+    def _refresh_shared(self) -> None:
+        """Bring the shared store's objects into the mirror when it has changed."""
+        shared = self.shared
+        assert shared is not None
+        token_of = getattr(shared, "change_token", None)
+        token = token_of() if callable(token_of) else object()
+        with self._lock:
+            if token == self._shared_token:
+                return
+            seen: set[str] = set()
+            for obj in shared.all():
+                mirrored = self._table.get(obj.id)
+                if mirrored is not None and obj.id not in self._shared_ids:
+                    continue  # the engine's own object with this id wins
+                seen.add(obj.id)
+                if mirrored is obj:
+                    continue
+                self._table.put(obj)
+            for object_id in self._shared_ids - seen:
+                self._table.remove(object_id)
+            self._shared_ids = seen
+            self._shared_token = token
 
     # -- synthesis -------------------------------------------------------------------------
     def synthesize(
@@ -197,6 +238,8 @@ class ContextEngine:
         with self._lock:
             if not self._mirror_is_complete:
                 self.refresh()
+            if self.shared is not None:
+                self._refresh_shared()
             result = draft(self._table, self._lanes, counter, budget_tokens, as_of, reference)
         digest = content_hash(result.text)
         manifest = Manifest(

@@ -1,6 +1,7 @@
-"""The evidence store of one bot in Redis: the context engine's KnowledgeStore for the sidecar.
+"""An evidence store in Redis (one bot's, or the market-wide one): the engine's KnowledgeStore.
 
-Layout (all keys of the bot, built by :class:`~context_service.keys.BotKeys`):
+Layout (the keys of one bot, or of the market-wide store; see
+:class:`~context_service.keys.EvidenceKeys`):
 
 * ``objects``           hash   object id -> JSON of the knowledge object
 * ``objects:observed``  zset   object id -> ``observed_at`` (epoch seconds), dated objects only
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
 
-from context_service.keys import BotKeys
+from context_service.keys import EvidenceKeys
 from context_service.models import KnowledgeObject, merge_upsert, parse_knowledge, utcnow
 from context_service.redis_text import as_text
 
@@ -62,7 +64,7 @@ class RedisKnowledgeStore:
     """
 
     def __init__(
-        self, client: redis.Redis, keys: BotKeys, ttl_hours: dict[str, float] | None = None
+        self, client: redis.Redis, keys: EvidenceKeys, ttl_hours: dict[str, float] | None = None
     ) -> None:
         self._client = client
         self._keys = keys
@@ -87,7 +89,9 @@ class RedisKnowledgeStore:
         deadlines = [obj.valid_until] if obj.valid_until else []
         ttl = self._ttl_hours.get(lane_of(obj))
         if ttl is not None and not obj.pinned:
-            deadlines.append((obj.observed_at or stored_at) + timedelta(hours=ttl))
+            # Observed near year 9999: its lane deadline lies past any date.
+            with suppress(OverflowError):
+                deadlines.append((obj.observed_at or stored_at) + timedelta(hours=ttl))
         return min(deadlines) if deadlines else None
 
     def _write(self, pipe: redis.client.Pipeline, obj: KnowledgeObject, moment: datetime) -> None:

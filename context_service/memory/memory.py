@@ -19,6 +19,7 @@ from context_service.settings import Settings, get_settings
 from .audit import AuditTrail
 from .evidence import RedisKnowledgeStore
 from .insights import InsightRules, detect_insights
+from .market import MarketEvidence
 from .models import ClosedTrade, TradeEvent, TradeStats
 from .stats import compute_stats
 from .trades import TradeMemory
@@ -89,6 +90,9 @@ class Memory:
         self.keyspace = keyspace or Keyspace()
         self.settings = settings or get_settings()
         self._bots: dict[str, BotMemory] = {}
+        self.market = MarketEvidence(
+            RedisKnowledgeStore(client, self.keyspace.market(), self.settings.evidence_ttl_hours)
+        )
 
     def bot(self, bot_id: str, register: bool = True) -> BotMemory:
         """The memory of ``bot_id`` (validated). ``register`` adds it to the known bots that
@@ -112,7 +116,8 @@ class Memory:
 
         Evidence past its lane TTL or ``valid_until`` is deleted; audit streams lose entries
         older than ``audit_max_age_days`` and beyond ``audit_max_entries``. Trade history, and
-        therefore statistics, are kept. Returns counts per bot.
+        therefore statistics, are kept. Returns counts per bot (market-wide evidence:
+        :meth:`purge_market`).
         """
         moment = _utc_or_none(now) or utcnow()
         max_age = timedelta(days=self.settings.audit_max_age_days)
@@ -124,3 +129,7 @@ class Memory:
                 "audit_trimmed": bot.audit.trim(self.settings.audit_max_entries, max_age, moment),
             }
         return report
+
+    def purge_market(self, now: datetime | None = None) -> int:
+        """Delete market-wide evidence past its lane TTL or ``valid_until``; returns how many."""
+        return len(self.market.purge_expired(_utc_or_none(now) or utcnow()))

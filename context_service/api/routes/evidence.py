@@ -33,20 +33,25 @@ class UpsertResult(BaseModel):
     ids: list[str]
 
 
+def invalid_batch(problems: list[dict[str, Any]], total: int) -> JSONResponse:
+    """The 422 of a batch with invalid objects: how many, the first one's error, and all."""
+    first = problems[0]
+    return JSONResponse(
+        status_code=422,
+        content={
+            "message": f"{len(problems)} of {total} objects are invalid; "
+            f"nothing was written. First: objects[{first['index']}] "
+            f"(id {first['id']!r}): {first['errors'][0]}",
+            "detail": problems,
+        },
+    )
+
+
 @router.post("/evidence", response_model=UpsertResult)
 def upsert_evidence(batch: EvidenceBatch, service: Service) -> UpsertResult | JSONResponse:
     """Upsert a batch; one invalid object rejects the whole batch (422) and nothing is stored."""
     objects, problems = validate_objects(batch.objects)
     if problems:
-        first = problems[0]
-        return JSONResponse(
-            status_code=422,
-            content={
-                "message": f"{len(problems)} of {len(batch.objects)} objects are invalid; "
-                f"nothing was written. First: objects[{first['index']}] "
-                f"(id {first['id']!r}): {first['errors'][0]}",
-                "detail": problems,
-            },
-        )
+        return invalid_batch(problems, len(batch.objects))
     stored = service.upsert(batch.bot_id, objects)
     return UpsertResult(bot_id=batch.bot_id, upserted=len(stored), ids=[o.id for o in stored])
