@@ -17,6 +17,7 @@ import redis
 
 from context_service.alerts import AlertSink
 from context_service.engine import InMemoryStore
+from context_service.fleet.lease import LeaseManager
 from context_service.keys import Keyspace
 from context_service.llm.adjustments import AdjustmentBook
 from context_service.llm.client import LLMClient
@@ -54,6 +55,7 @@ class Components:
     ledger: CostLedger
     replay: ReplayCache
     adjustments: AdjustmentBook
+    leases: LeaseManager
     llm_client: LLMClient | None
 
     @property
@@ -92,6 +94,7 @@ def compose(
         ledger=CostLedger(redis_client, keyspace, settings, alerts),
         replay=ReplayCache(redis_client, keyspace),
         adjustments=AdjustmentBook(redis_client, keyspace, settings),
+        leases=LeaseManager(redis_client, keyspace),
         llm_client=llm,
     )
 

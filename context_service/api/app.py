@@ -2,8 +2,8 @@
 
 ``create_app(settings=None, service=None)`` builds it; without a service one is made from the
 settings when the app starts. Routes live under ``/v1`` behind the bearer token; ``/healthz``,
-``/readyz`` and ``/metrics`` are open. To add a router (e.g. the dashboard), include it in
-:func:`create_app` next to the others.
+``/readyz`` and ``/metrics`` are open. Every router is assembled in
+:mod:`context_service.api.router`.
 """
 
 from __future__ import annotations
@@ -11,34 +11,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 
 from context_service import __version__
 from context_service.api import errors
-from context_service.api.auth import require_token
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
-from context_service.api.routes import context, evidence, health, market, trades, usage, verdicts
-from context_service.dashboard import api as dashboard_api
-from context_service.dashboard import page as dashboard_page
-from context_service.fleet import routes as leases
+from context_service.api.router import api_router
 from context_service.retention import RetentionScheduler
 from context_service.service import ContextService
 from context_service.settings import Settings, get_settings
 from context_service.verdicts.metrics import ServiceMetrics
 
 
-def api_v1() -> APIRouter:
-    """Every versioned route, behind the bearer token."""
-    router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
-    for module in (evidence, market, context, verdicts, trades, usage, leases, dashboard_api):
-        router.include_router(module.router)
-    return router
-
-
 def _metrics(app: FastAPI) -> ServiceMetrics | None:
     service = app.state.service
-    return None if service is None else service.metrics
+    return None if service is None else service.components.metrics
 
 
 def create_app(settings: Settings | None = None, service: ContextService | None = None) -> FastAPI:
@@ -54,7 +42,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
         retention = None
         if owns_service and settings.retention_interval_s > 0:
             retention = RetentionScheduler(
-                app.state.service.memory, settings.retention_interval_s
+                app.state.service.components.memory, settings.retention_interval_s
             ).start()
         yield
         if retention is not None:
@@ -71,9 +59,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     app.state.settings = settings
     app.state.service = service
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(api_v1())
-    app.include_router(dashboard_page.router)  # /dashboard page; its data is under /v1
+    app.include_router(api_router())
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics_of=lambda: _metrics(app))

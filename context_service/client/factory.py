@@ -22,6 +22,7 @@ from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
 from context_service.redis_text import as_text
 from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
+from context_service.risk.refusals import Refusal
 from context_service.settings import Settings, VerdictProviderName, get_settings
 
 logger = logging.getLogger(__name__)
@@ -123,10 +124,11 @@ class StrategyContext:
     knowledge_pending: bool = False
 
     # --- entries --------------------------------------------------------------------------
-    def refuse(self, pair: str, reason: str, detail: str | None = None) -> bool:
-        self.stats.refuse(reason)
+    def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
+        """Count ``refusal`` and log it with its detail; always False (the entry's answer)."""
+        self.stats.refuse(refusal)
         log = logger.debug if self.in_process else logger.info
-        log("entry refused on %s: %s", pair, detail or reason)
+        log("entry refused on %s: %s", pair, detail or refusal)
         return False
 
     def stake_for(

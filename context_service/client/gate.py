@@ -24,6 +24,7 @@ from context_service.contract import (
     Verdict,
     VerdictRequest,
 )
+from context_service.risk.refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,12 @@ Candidate = Literal["entry", "exit"]
 @dataclass(frozen=True, slots=True)
 class GateAnswer:
     allowed: bool
-    reason: str
+    refusal: Refusal | None  # the category when not allowed
     verdict: Verdict | None = None
+
+    @property
+    def reason(self) -> str:
+        return "buy verdict" if self.refusal is None else str(self.refusal)
 
 
 @dataclass
@@ -97,13 +102,16 @@ class VerdictGate:
         if verdict is None or verdict.candle_time != signal_candle:
             failure = self._failures.get((pair, "entry"))
             if failure and failure[0] == signal_candle:
-                return GateAnswer(False, "engine unavailable")
-            return GateAnswer(False, "no verdict for this candle")
+                return GateAnswer(False, Refusal.engine_unavailable)
+            return GateAnswer(False, Refusal.no_verdict)
         if verdict.action != Action.buy:
-            return GateAnswer(False, f"verdict {verdict.action}", verdict)
+            refusal = (
+                Refusal.verdict_sell if verdict.action == Action.sell else Refusal.verdict_hold
+            )
+            return GateAnswer(False, refusal, verdict)
         if verdict.confidence < self.min_confidence:
-            return GateAnswer(False, "confidence below minimum", verdict)
-        return GateAnswer(True, "buy verdict", verdict)
+            return GateAnswer(False, Refusal.low_confidence, verdict)
+        return GateAnswer(True, None, verdict)
 
     def exit_wanted(self, pair: str, signal_candle: datetime) -> Verdict | None:
         """A ``sell`` verdict at or above ``min_confidence`` for this candle, else None."""

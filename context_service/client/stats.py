@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from context_service.contract import Verdict
+from context_service.risk.refusals import Refusal
 
 
 @dataclass
@@ -50,8 +51,8 @@ class GatingStats:
         self.cost_usd += verdict.cost_usd
         self.decide_seconds += seconds
 
-    def refuse(self, reason: str) -> None:
-        self.refused[reason] += 1
+    def refuse(self, refusal: Refusal) -> None:
+        self.refused[str(refusal)] += 1
 
     def as_dict(self) -> dict[str, Any]:
         decisions = self.decisions

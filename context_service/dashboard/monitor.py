@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from context_service.alerts import AlertSink
-from context_service.dashboard.botapi import BotStatus, bot_url, fetch_bot_status
+from context_service.fleet.botapi import BotStatus, bot_url, fetch_bot_status
 from context_service.fleet.model import BotSpec
 
 log = logging.getLogger("context_service.dashboard.monitor")

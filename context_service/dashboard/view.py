@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from context_service.dashboard.botapi import BotStatus
 from context_service.dashboard.monitor import FleetMonitor
+from context_service.fleet.botapi import BotStatus
 from context_service.fleet.model import BotSpec
 from context_service.service import ContextService
 
@@ -61,7 +61,7 @@ def _bot_view(
         mode="json",
         include={"trades", "win_ratio", "net_pnl", "llm_cost", "net_after_llm", "max_drawdown"},
     )
-    cap = service.ledger.bot_status(bot.id, now)
+    cap = service.bot_cap(bot.id, now)
     calls_today = usage["bots"].get(bot.id, {}).get("day", {}).get("calls", 0)
     return {
         "id": bot.id,
@@ -90,13 +90,13 @@ def dashboard_state(service: ContextService, monitor: FleetMonitor | None) -> di
     now = service.clock()
     statuses = monitor.latest() if monitor is not None else {}
     bots = monitor.bots if monitor is not None else []
-    alerts = [a.model_dump(mode="json") for a in service.alerts.active()]
-    usage = service.usage.report(now)  # every bot's usage in one read
+    alerts = service.active_alerts()
+    usage = service.usage_report(now)  # every bot's usage and caps in one read
     views = [_bot_view(bot, statuses.get(bot.id), service, now, alerts, usage) for bot in bots]
     return {
         "generated_at": now.isoformat(),
         "fleet_configured": monitor is not None,
-        "caps": service.ledger.status(None, now),
+        "caps": usage["caps"],
         "alerts": alerts,
         "bots": views,
         "comparison": [view.pop("comparison") for view in views],

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 from freqtrade_client import FtRestClient
 
-from context_service.dashboard.botapi import bot_url
+from context_service.fleet.botapi import bot_url
 from context_service.fleet.envfiles import read_env_file
 from context_service.fleet.model import Fleet
 

@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from context_service.risk.refusals import Refusal
+
 # Rounding slack: Freqtrade rounds amounts to the market precision; a stake this close to the
 # limit is treated as at the limit rather than refused.
 EPSILON = 1e-9
@@ -86,7 +88,8 @@ class Position:
 class BudgetDecision:
     allowed: bool
     max_stake: float  # the largest stake (before fees) that would still fit
-    reason: str
+    reason: str  # a human detail line
+    refusal: Refusal | None = None  # the category when not allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ class BudgetGuard:
     def check(self, positions: Iterable[Position], pair: str, stake: float) -> BudgetDecision:
         """Whether an entry of ``stake`` (quote, before fees) on ``pair`` fits."""
         if not (math.isfinite(stake) and stake > 0):
-            return BudgetDecision(False, 0.0, f"invalid stake {stake!r}")
+            return BudgetDecision(False, 0.0, f"invalid stake {stake!r}", Refusal.invalid_stake)
         positions = list(positions)
         max_stake = self.max_entry_stake(positions, pair)
         if stake <= max_stake + EPSILON:
@@ -119,12 +122,14 @@ class BudgetGuard:
         on_pair = self.exposure(positions, pair)
         cost = stake * (1 + self.limits.fee_rate)
         if on_pair + cost > self.limits.pair_cap + EPSILON:
+            refusal = Refusal.pair_cap
             reason = (
                 f"pair cap: {pair} exposure {on_pair:.4f} + {cost:.4f} > cap "
                 f"{self.limits.pair_cap:.4f}"
             )
         else:
+            refusal = Refusal.budget
             reason = (
                 f"budget: open exposure {total:.4f} + {cost:.4f} > budget {self.limits.budget:.4f}"
             )
-        return BudgetDecision(False, max_stake, reason)
+        return BudgetDecision(False, max_stake, reason, refusal)

@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from context_service.risk.refusals import Refusal
+
 
 @dataclass(frozen=True, slots=True)
 class DailyLimits:
@@ -30,7 +32,8 @@ class DailyLimits:
 @dataclass(frozen=True, slots=True)
 class GateDecision:
     allowed: bool
-    reason: str
+    reason: str  # a human detail line
+    refusal: Refusal | None = None  # the category when not allowed
 
 
 def utc_day(moment: datetime) -> date:
@@ -56,13 +59,16 @@ class DailyRiskLedger:
         count = self.entries.get(day, 0)
         if self.limits.max_entries and count >= self.limits.max_entries:
             return GateDecision(
-                False, f"daily trade limit: {count} entries today (max {self.limits.max_entries})"
+                False,
+                f"daily trade limit: {count} entries today (max {self.limits.max_entries})",
+                Refusal.daily_trade_limit,
             )
         pnl = self.realized.get(day, 0.0)
         if self.limits.max_loss and pnl <= -self.limits.max_loss:
             return GateDecision(
                 False,
                 f"daily loss limit: realized {pnl:.4f} today (limit -{self.limits.max_loss:g})",
+                Refusal.daily_loss_limit,
             )
         return GateDecision(True, "within daily limits")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
 class ServiceMetrics:
@@ -41,10 +41,14 @@ class ServiceMetrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
-        self.http_latency = Histogram(
+        self.http_latency: Histogram = Histogram(
             "ctx_http_request_seconds",
             "HTTP request latency",
             ["route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -81,7 +81,7 @@ def test_evidence_batch_with_one_bad_object_writes_nothing(client: TestClient, s
     assert "objects[1] (id 'news-2')" in body["message"] and "summary" in body["message"]
     assert body["detail"][0]["index"] == 1
     assert service.engine("bot-1").get("news-1") is None
-    assert len(list(service.memory.bot("bot-1").evidence.all())) == 0
+    assert len(list(service.components.memory.bot("bot-1").evidence.all())) == 0
 
 
 def test_evidence_then_context_then_verdict(client: TestClient) -> None:
@@ -130,7 +130,7 @@ def test_oversized_body_is_413_and_nothing_is_written(client: TestClient, servic
     batch = [news(i, detail="x" * 1000) for i in range(40)]  # ~50 kB > 20 kB limit
     response = client.post("/v1/evidence", json={"bot_id": "bot-1", "objects": batch}, headers=AUTH)
     assert response.status_code == 413 and "larger than 20000 bytes" in response.json()["detail"]
-    assert len(list(service.memory.bot("bot-1").evidence.all())) == 0
+    assert len(list(service.components.memory.bot("bot-1").evidence.all())) == 0
 
 
 def test_oversized_chunked_body_without_length_is_413(client: TestClient) -> None:

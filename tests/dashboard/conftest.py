@@ -104,13 +104,15 @@ def seeded_service(redis_client, keyspace, tmp_path: Path, fleet_file: Path):
         keyspace.bot("beta").last_verdicts,
         _verdict("beta", "SOL/USDT", "hold", "rules", 30, fallback_reason="llm:cap"),
     )
-    reservation = service.ledger.reserve("alpha", 420_000, now)
-    service.ledger.settle(reservation, 420_000)  # 0.42 of the 0.50 USD daily cap: 80 % alert
-    service.usage.record_call(
+    reservation = service.components.ledger.reserve("alpha", 420_000, now)
+    service.components.ledger.settle(
+        reservation, 420_000
+    )  # 0.42 of the 0.50 USD daily cap: 80 % alert
+    service.components.usage.record_call(
         "alpha", now, ok=True, prompt_tokens=900, completion_tokens=60,
         cost_micros=420_000, latency_ms=800.0,
     )  # fmt: skip
-    service.memory.bot("alpha").record_llm_cost(now, 0.42, "v-alpha-60")
+    service.components.memory.bot("alpha").record_llm_cost(now, 0.42, "v-alpha-60")
     closed = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     service.record_trade_event(
         TradeEvent(

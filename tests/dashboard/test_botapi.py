@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loopback import free_port
 
-from context_service.dashboard.botapi import bot_url, fetch_bot_status
+from context_service.fleet.botapi import bot_url, fetch_bot_status
 from context_service.fleet.model import BotSpec
 from dashboard.fakebot import PASSWORD, USERNAME, FakeBot
 

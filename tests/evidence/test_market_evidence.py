@@ -80,7 +80,7 @@ def poll_into(service, cursor: str | None = None) -> str | None:
 
 def included(verdict_service, bot_id: str, i: int) -> list[str]:
     verdict = verdict_service.decide(make_request(i, bot_id=bot_id, as_of=True), ["rules"])
-    entry = verdict_service.memory.bot(bot_id).audit.query(kind="verdict")[-1]
+    entry = verdict_service.audit(bot_id, kind="verdict")[-1]
     assert entry.payload["verdict"]["verdict_id"] == verdict.verdict_id
     return entry.payload["manifest"]["included"]
 
@@ -250,7 +250,7 @@ def test_retention_purges_expired_market_evidence(make_service) -> None:
             )
         ]
     )
-    assert service.memory.purge_market(now=T0 + timedelta(hours=2)) == 1
+    assert service.components.memory.purge_market(now=T0 + timedelta(hours=2)) == 1
     assert service.components.market.get("short-lived") is None
 
 

@@ -36,8 +36,8 @@ def test_suggestions_are_logged_and_applied_only_within_bounds(
     verdict = service.decide(make_request())
 
     assert verdict.source == "llm"  # a suggestion never changes the verdict
-    [entry] = service.adjustments.suggestions("bot-1")
+    [entry] = service.adjustments("bot-1")["suggestions"]
     assert entry["parameter"] == "min_confidence" and entry["value"] == value
     assert entry["applied"] is applied and why in entry["why"]
     assert entry["verdict_id"] == verdict.verdict_id
-    assert service.adjustments.applied("bot-1") == ({"min_confidence": value} if applied else {})
+    assert service.adjustments("bot-1")["applied"] == ({"min_confidence": value} if applied else {})

@@ -31,7 +31,7 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
         "suggest_adjustment",
     ]
     assert sent["tools"][0]["function"]["strict"] is True
-    [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
+    [entry] = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     payload = entry.payload
     assert payload["verdict"]["verdict_id"] == verdict.verdict_id
     assert payload["manifest"]["manifest_id"] == verdict.manifest_id
@@ -40,7 +40,7 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
     assert payload["providers"]["llm"]["usage"]["prompt_tokens"] == 900
     assert payload["providers"]["llm"]["cost_usd"] == pytest.approx(verdict.cost_usd)
     assert payload["providers"]["llm"]["latency_ms"] > 0
-    spent = service.ledger.status("bot-1", service.clock())
+    spent = service.components.ledger.status("bot-1", service.clock())
     assert spent["bot-daily"]["spent_usd"] == pytest.approx(verdict.cost_usd, abs=1e-6)
     assert spent["bot-daily"]["reserved_usd"] == 0
 
@@ -106,15 +106,15 @@ def test_failures_fall_back_to_rules_with_the_reason(
     assert verdict.source == "rules"
     assert verdict.fallback_reason == f"replay:miss; llm:{reason}"
     assert route.call_count == calls  # transient errors are retried exactly once
-    [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
+    [entry] = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     assert entry.payload["fallbacks"] == ["replay:miss", f"llm:{reason}"]
     assert (
         entry.payload["providers"]["llm"]["prompt"][1]["role"] == "user"
     )  # the failed attempt is audited
-    usage = service.usage.report(service.clock(), "bot-1")["bots"]["bot-1"]["day"]
+    usage = service.components.usage.report(service.clock(), "bot-1")["bots"]["bot-1"]["day"]
     assert usage["fallbacks_by_reason"] == {reason: 1}
     assert usage["failed_calls"] == 1
-    status = service.ledger.status("bot-1", service.clock())["bot-daily"]
+    status = service.components.ledger.status("bot-1", service.clock())["bot-daily"]
     assert status["reserved_usd"] == 0  # every reservation is settled
 
 

@@ -28,14 +28,14 @@ def test_breaker_opens_after_n_failures_and_closes_after_t(
 
     assert reasons == ["replay:miss; llm:http_4xx"] * 3 + ["replay:miss; llm:breaker_open"] * 2
     assert route.call_count == 3
-    [alert] = service.alerts.active()
+    [alert] = service.components.alerts.active()
     assert alert.key == "breaker:bot-1" and "http_4xx" in alert.message
 
     clock.now = NOW + timedelta(seconds=61)  # half-open: one call goes through
     route.mock(return_value=ok_response())
     verdict = service.decide(make_request(10))
     assert verdict.source == "llm" and route.call_count == 4
-    assert service.alerts.active() == []  # a success closes the breaker and its alert
+    assert service.components.alerts.active() == []  # a success closes the breaker and its alert
 
 
 def test_breaker_reopens_at_once_when_the_trial_call_fails(

@@ -101,7 +101,7 @@ def test_50_concurrent_verdicts_never_pass_a_cap(
     cap_name = next(iter(caps)).removeprefix("cap_").removesuffix("_usd").replace("_", "-")
     limit = float(next(iter(caps.values())))
     spent = sum(v.cost_usd for v in by_llm)
-    statuses = [service.ledger.status(bot, NOW) for bot in bots]
+    statuses = [service.components.ledger.status(bot, NOW) for bot in bots]
     if cap_name == "bot-daily":
         ledger_spent = statuses[0]["bot-daily"]["spent_usd"]
     else:
@@ -109,7 +109,7 @@ def test_50_concurrent_verdicts_never_pass_a_cap(
     assert ledger_spent == pytest.approx(spent, abs=1e-6)
     assert ledger_spent <= limit
     assert all(entry["reserved_usd"] == 0 for s in statuses for entry in s.values())
-    assert any(a.key.endswith(":100") for a in service.alerts.active())
+    assert any(a.key.endswith(":100") for a in service.components.alerts.active())
 
 
 def test_each_bot_is_held_to_its_own_daily_cap(redis_client, keyspace, monkeypatch) -> None:

@@ -61,9 +61,9 @@ def test_a_dry_run_decision_end_to_end(monkeypatch, redis_url, keyspace: Keyspac
     assert synthesis.manifest.manifest_id == verdict.manifest_id
     assert "[goal-preserve-capital]" in synthesis.text and "BTC/USDT 1h close" in synthesis.text
     # what was decided and why is in the audit trail; the trade is in memory with that verdict
-    (audited,) = service.memory.bot("bot-1").audit.query(kind="verdict")
+    (audited,) = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     assert audited.payload["verdict"]["verdict_id"] == verdict.verdict_id
     stats = service.stats("bot-1")
     assert stats.trades == 1 and stats.wins == 1
-    (closed,) = service.memory.bot("bot-1").closed_trades()
+    (closed,) = service.components.memory.bot("bot-1").closed_trades()
     assert closed.verdict_id == verdict.verdict_id

@@ -14,7 +14,9 @@ def test_a_backtest_decision_is_filed_at_its_candle_with_what_it_saw(make_servic
     request = make_request(3, as_of=True)
     verdict = service.decide(request)
 
-    (entry,) = service.memory.bot("bot-1").audit.at(request.as_of, window=timedelta(minutes=1))
+    (entry,) = service.components.memory.bot("bot-1").audit.at(
+        request.as_of, window=timedelta(minutes=1)
+    )
     assert entry.kind == "verdict"
     assert entry.payload["verdict"]["verdict_id"] == verdict.verdict_id
     seen = entry.payload["manifest"]["included"]
@@ -29,7 +31,7 @@ def test_every_synthesis_is_audited_with_its_manifest(make_service):
     as_of = T0 + timedelta(hours=1)
     synthesis = service.synthesize("bot-1", 800, as_of=as_of)
 
-    entries = service.memory.bot("bot-1").audit.query(kind="synthesis")
+    entries = service.components.memory.bot("bot-1").audit.query(kind="synthesis")
     (entry,) = [e for e in entries if e.at == as_of]
     assert entry.payload["manifest_id"] == synthesis.manifest.manifest_id
     assert entry.payload["included"] == synthesis.manifest.included_ids()

@@ -23,7 +23,7 @@ def test_backtest_default_is_rules_with_no_llm_and_audited(make_service) -> None
     assert (buy.source, buy.action, buy.fallback_reason) == ("rules", "buy", None)
     assert hold.action == "hold" and "RSI below 70" in hold.rationale
     assert buy.evidence_ids == ["ta:BTC/USDT:1h"] and buy.context_tokens > 0
-    entries = service.memory.bot("bot-1").audit.query(kind="verdict")
+    entries = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     assert [e.payload["verdict"]["verdict_id"] for e in entries] == [
         buy.verdict_id,
         hold.verdict_id,
@@ -54,7 +54,9 @@ def test_as_of_context_never_contains_later_evidence(make_service) -> None:
     service.decide(make_request(10, pair="SOL/USDT", as_of=True))  # a later candle
 
     earlier = service.decide(make_request(1, as_of=True))
-    audited = service.memory.bot("bot-1").audit.query(kind="verdict")[-1].payload["manifest"]
+    audited = (
+        service.components.memory.bot("bot-1").audit.query(kind="verdict")[-1].payload["manifest"]
+    )
     assert audited["manifest_id"] == earlier.manifest_id
 
     seen = service.synthesize("bot-1", as_of=earlier.candle_time).manifest.included_ids()
@@ -112,7 +114,7 @@ def test_reused_synthesis_sees_writes_from_other_writers(make_service) -> None:
     first = service.synthesize("bot-1", 500, as_of=T0)
     # Another process (e.g. trade memory's insights) writes straight to the bot's Redis store.
     other = make_service(llm=False)
-    other.memory.bot("bot-1").evidence.upsert(
+    other.components.memory.bot("bot-1").evidence.upsert(
         Evidence(
             id="late-news",
             summary="Exchange halts withdrawals",
@@ -134,7 +136,7 @@ def test_a_redis_failure_in_replay_or_the_llm_guardrails_falls_back(make_service
     def broken(*args, **kwargs):
         raise redis.ConnectionError("connection refused")
 
-    service.replay.get = broken  # type: ignore[method-assign]
+    service.components.replay.get = broken  # type: ignore[method-assign]
     service.provider("llm").guarded.limiter.acquire = broken  # type: ignore[attr-defined]
 
     verdict = service.decide(make_request())

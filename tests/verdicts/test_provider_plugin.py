@@ -78,7 +78,7 @@ def test_a_registered_provider_answers_in_process(make_service) -> None:
     assert isinstance(provider, Contrarian) and len(provider.asked) == 2
     # It saw the synthesized context, the snapshot included.
     assert "ta:BTC/USDT:1h" in provider.asked[0].known_evidence_ids
-    entry = service.memory.bot("bot-1").audit.query(kind="verdict")[-1]
+    entry = service.components.memory.bot("bot-1").audit.query(kind="verdict")[-1]
     assert entry.payload["chain"] == ["contrarian", "rules", "hold"]
 
 
@@ -89,7 +89,7 @@ def test_its_skip_falls_back_along_its_own_chain_with_the_reason_and_audit(make_
 
     assert verdict.source == "rules"
     assert verdict.fallback_reason == "contrarian:neutral"
-    entry = service.memory.bot("bot-1").audit.query(kind="verdict")[-1]
+    entry = service.components.memory.bot("bot-1").audit.query(kind="verdict")[-1]
     assert entry.payload["providers"] == {"contrarian": {"rsi": 50.0}}
 
 

@@ -37,7 +37,7 @@ def test_same_decision_twice_costs_nothing_and_is_identical(
     )
     assert {k: getattr(second, k) for k in same} == {k: getattr(first, k) for k in same}
     assert second.cost_usd == 0 and second.fallback_reason is None
-    usage = service.usage.report(service.clock(), "bot-1")["bots"]["bot-1"]["day"]
+    usage = service.components.usage.report(service.clock(), "bot-1")["bots"]["bot-1"]["day"]
     assert usage["calls"] == 1 and usage["verdicts_by_source"] == {"llm": 1, "replay": 1}
 
 
@@ -103,6 +103,6 @@ def test_import_of_a_bad_file_imports_nothing(
 
     assert code == 2
     assert "line 2" in capsys.readouterr().err
-    assert make_service(llm=False).replay.size("bt-2") == 0
+    assert make_service(llm=False).components.replay.size("bt-2") == 0
     assert cli.main(["import", "--bot", "Bad Id!", "--in", str(bad)]) == 2
     get_settings.cache_clear()

@@ -32,6 +32,7 @@ from pandas import DataFrame, Series
 from context_service.client.factory import StrategyContext, build_strategy_context
 from context_service.client.snapshot import SNAPSHOT_COLUMNS, IncompleteCandle, ta_snapshot
 from context_service.risk.positions import positions_of
+from context_service.risk.refusals import Refusal
 from context_service.verdicts.models import OpenPosition, Verdict
 
 logger = logging.getLogger(__name__)
@@ -336,13 +337,13 @@ class ContextGatedStrategy(IStrategy):
                 return 0.0
             stake = ctx.stake_for(pair, proposed_stake, max_stake, self._open_positions())
             if stake <= 0 or (min_stake and stake < min_stake):
-                ctx.stats.refuse("budget: no room for a minimum stake")
+                ctx.stats.refuse(Refusal.no_room)
                 return 0.0
             return stake
         except Exception as exc:
             logger.exception("custom_stake_amount failed, refusing entry: %s", exc)
             if self.ctx is not None:
-                self.ctx.stats.refuse("error")
+                self.ctx.stats.refuse(Refusal.error)
             return 0.0
 
     def confirm_trade_entry(
@@ -362,7 +363,7 @@ class ContextGatedStrategy(IStrategy):
         except Exception as exc:  # Freqtrade would take an exception as True: refuse instead
             logger.exception("confirm_trade_entry failed, refusing entry on %s: %s", pair, exc)
             if self.ctx is not None:
-                self.ctx.stats.refuse("error")
+                self.ctx.stats.refuse(Refusal.error)
             return False
 
     def _confirm_entry(
@@ -372,23 +373,23 @@ class ContextGatedStrategy(IStrategy):
         if ctx is None:
             return False
         if side != "long":
-            return ctx.refuse(pair, "spot only: no short entries")
+            return ctx.refuse(pair, Refusal.spot_only)
         if ctx.blocked_reason:
-            return ctx.refuse(pair, "blocked: " + ctx.blocked_reason)
+            return ctx.refuse(pair, Refusal.blocked, detail=ctx.blocked_reason)
         if not ctx.lease_held:
-            return ctx.refuse(pair, "sub-account lease not held")
+            return ctx.refuse(pair, Refusal.lease_not_held)
         daily = ctx.daily.gate(current_time)
         if not daily.allowed:
-            return ctx.refuse(pair, daily.reason.split(":")[0], detail=daily.reason)
+            return ctx.refuse(pair, daily.refusal or Refusal.error, detail=daily.reason)
         verdict = None
         if ctx.gate is not None:
             answer = ctx.gate.entry_allowed(pair, self._signal_candle(current_time))
             if not answer.allowed:
-                return ctx.refuse(pair, answer.reason)
+                return ctx.refuse(pair, answer.refusal or Refusal.error)
             verdict = answer.verdict
         budget = ctx.guard.check(self._open_positions(), pair, amount * rate)
         if not budget.allowed:
-            return ctx.refuse(pair, budget.reason.split(":")[0], detail=budget.reason)
+            return ctx.refuse(pair, budget.refusal or Refusal.error, detail=budget.reason)
         ctx.daily.record_entry(current_time)
         ctx.stats.entries_confirmed += 1
         if verdict is not None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import redis
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from context_service.api.routes.deps import Service
 
@@ -21,16 +20,13 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(service: Service) -> JSONResponse:
     """Ready when Redis answers a PING."""
-    try:
-        service.redis.ping()
-    except redis.RedisError as exc:
-        return JSONResponse(
-            status_code=503, content={"status": "unavailable", "redis": type(exc).__name__}
-        )
+    problem = service.ready()
+    if problem is not None:
+        return JSONResponse(status_code=503, content={"status": "unavailable", "redis": problem})
     return JSONResponse(content={"status": "ready", "redis": "ok"})
 
 
 @router.get("/metrics")
 def metrics(service: Service) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(service.metrics_text(), media_type=CONTENT_TYPE_LATEST)

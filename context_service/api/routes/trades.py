@@ -45,5 +45,5 @@ def audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Audit entries (verdicts with prompt, tool call, usage, cost, manifest id), oldest first."""
-    entries = service.memory.bot(bot_id).audit.query(start, end, kind, limit)
+    entries = service.audit(bot_id, start, end, kind, limit)
     return [entry.model_dump(mode="json") for entry in entries]

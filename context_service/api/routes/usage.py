@@ -23,16 +23,10 @@ def llm_usage(
     reason, latency percentiles, and each cost cap with what is spent and reserved."""
     if bot_id is not None:
         validate_bot_id(bot_id)
-    moment = at or service.clock()
-    report = service.usage.report(moment, bot_id)
-    bots = [bot_id] if bot_id else sorted(report["bots"])
-    report["caps"] = service.ledger.status(None, moment)
-    for bot in bots:
-        report["bots"].setdefault(bot, {})["cap"] = service.ledger.bot_status(bot, moment)
-    return report
+    return service.usage_report(at, bot_id)
 
 
 @router.get("/alerts")
 def alerts(service: Service) -> list[dict[str, Any]]:
     """Active alerts (cost caps, open circuit breakers, ...), oldest first."""
-    return [alert.model_dump(mode="json") for alert in service.alerts.active()]
+    return service.active_alerts()

@@ -19,7 +19,7 @@ async def request_verdict(body: VerdictRequest, service: Service) -> Response:
     recorded). Entries need a ``buy`` verdict; the strategy's risk gates still apply."""
     # The hot path: one hop to a worker thread for the blocking work, and the verdict
     # serialized once (FastAPI would validate it again in another thread hop).
-    verdict = await run_in_threadpool(service.decide, body, service.live_providers())
+    verdict = await run_in_threadpool(service.decide_live, body)
     return Response(verdict.model_dump_json(), media_type="application/json")
 
 
@@ -36,7 +36,4 @@ def recent_verdicts(
 @router.get("/bots/{bot_id}/adjustments")
 def adjustments(bot_id: BotId, service: Service) -> dict:
     """LLM parameter suggestions (newest first) and the values applied within bounds."""
-    return {
-        "suggestions": service.adjustments.suggestions(bot_id),
-        "applied": service.adjustments.applied(bot_id),
-    }
+    return service.adjustments(bot_id)

@@ -7,13 +7,12 @@ Included in the sidecar's ``/v1`` router, so the bearer token applies. The strat
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from context_service.fleet.lease import MAX_TTL_S, MIN_TTL_S, InvalidLeaseRequest, LeaseManager
+from context_service.api.routes.deps import Service
+from context_service.fleet.lease import MAX_TTL_S, MIN_TTL_S, InvalidLeaseRequest
 from context_service.keys import InvalidBotId
 
 router = APIRouter(prefix="/leases", tags=["fleet"])
@@ -26,48 +25,35 @@ class LeaseRequest(BaseModel):
     ttl_s: float = Field(default=90, ge=MIN_TTL_S, le=MAX_TTL_S)
 
 
-def get_leases(request: Request) -> LeaseManager:
-    """The lease manager on the service's Redis and keyspace (made once per app)."""
-    leases = getattr(request.app.state, "leases", None)
-    if leases is None:
-        service = request.app.state.service
-        leases = LeaseManager(service.redis, service.keyspace)
-        request.app.state.leases = leases
-    return leases
-
-
-Leases = Annotated[LeaseManager, Depends(get_leases)]
-
-
 def _bad_request(exc: Exception) -> HTTPException:
     return HTTPException(status_code=422, detail=str(exc))
 
 
 @router.post("/{account}")
-def acquire(account: str, body: LeaseRequest, leases: Leases) -> JSONResponse:
+def acquire(account: str, body: LeaseRequest, service: Service) -> JSONResponse:
     """Take or renew the lease; 409 with the current holder when another bot has it."""
     try:
-        state = leases.acquire(account, body.holder, body.ttl_s)
+        state = service.acquire_lease(account, body.holder, body.ttl_s)
     except (InvalidLeaseRequest, InvalidBotId) as exc:
         raise _bad_request(exc) from None
     return JSONResponse(state.as_json(), status_code=200 if state.held else 409)
 
 
 @router.get("/{account}")
-def show(account: str, leases: Leases) -> dict:
+def show(account: str, service: Service) -> dict:
     """Who holds the lease of ``account`` (``held`` false when nobody does)."""
     try:
-        state = leases.current(account)
+        state = service.lease(account)
     except InvalidLeaseRequest as exc:
         raise _bad_request(exc) from None
     return {**state.as_json(), "held": state.holder is not None}
 
 
 @router.delete("/{account}")
-def release(account: str, leases: Leases, holder: str = Query()) -> dict:
+def release(account: str, service: Service, holder: str = Query()) -> dict:
     """Release the lease if ``holder`` owns it (a no-op otherwise)."""
     try:
-        released = leases.release(account, holder)
+        released = service.release_lease(account, holder)
     except (InvalidLeaseRequest, InvalidBotId) as exc:
         raise _bad_request(exc) from None
     return {"account": account, "released": released}
