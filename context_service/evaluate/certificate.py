@@ -149,9 +149,14 @@ def certify(
         "pairs": list(config["exchange"]["pair_whitelist"]),
         "max_signals": max_signals,
     }
-    key = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()[:24]
+    # The signals come from the strategy file alone: its hash (not the commit) keys the cache;
+    # the certificate keeps the commit it was produced at.
+    keyed = {k: v for k, v in stamp.items() if k != "code"} | {
+        "strategy_sha256": stamp["code"]["strategy_sha256"]
+    }
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:24]
     cached = cache_dir / f"{key}.json"
-    if cached.is_file() and not stamp["code"]["git"].endswith("-dirty"):
+    if cached.is_file():
         progress(f"leakage certificate: cached ({cached})")
         return json.loads(cached.read_text(encoding="utf-8")) | {"cached": True}
     progress("leakage certificate: lookahead-analysis on every entry signal (takes a while) ...")

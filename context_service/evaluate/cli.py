@@ -88,20 +88,17 @@ def validate(args: argparse.Namespace) -> None:
     if args.certificate_signals is not None and args.certificate_signals < 1:
         raise InputProblem("--certificate-signals must be at least 1")
     if args.windows not in ("quarter", "month") and not re.fullmatch(r"[1-9][0-9]?", args.windows):
-        raise InputProblem(f"--windows must be quarter, month or 1-99, got {args.windows!r}")
+        raise InputProblem(f"--windows must be quarter, month or 1-99, got {args.windows[:40]!r}")
     if args.timerange is not None and not re.fullmatch(r"\d{8}-(\d{8})?", args.timerange):
-        raise InputProblem(f"--timerange must look like 20220101-20230101, got {args.timerange!r}")
+        raise InputProblem(
+            f"--timerange must look like 20220101-20230101, got {args.timerange[:40]!r}"
+        )
     providers = args.provider or ["rules"]
     if len(set(providers)) != len(providers):
         raise InputProblem("--provider names a provider twice")
     for name in providers:
         if name == "random":
             raise InputProblem("'random' is the control; name the provider to evaluate")
-        if name in ("rules", "replay", "hold"):  # TEMP-I11 until built-ins register
-            continue
-        if name == "llm":  # TEMP-I11
-            _check_llm_ready(name)
-            continue
         try:
             cls = provider_class(name)
         except ValueError as exc:
@@ -111,7 +108,7 @@ def validate(args: argparse.Namespace) -> None:
     args.provider = providers
     for pair in args.pairs or []:
         if not re.fullmatch(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}", pair):
-            raise InputProblem(f"--pairs: {pair!r} is not a spot pair like BTC/USDT")
+            raise InputProblem(f"--pairs: {pair[:40]!r} is not a spot pair like BTC/USDT")
 
 
 def _check_llm_ready(name: str) -> None:

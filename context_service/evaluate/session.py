@@ -175,8 +175,8 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
         "providers": args.provider,
         "seeds": args.seeds,
         "windows": args.windows,
-        "tuning": "none: the gate's rules and thresholds are fixed in code and were not fitted "
-        "on this period; every figure here is out-of-sample for the gate",
+        "tuning": "nothing was tuned on this period: the gate's rules and thresholds are fixed in "
+        "code and were not fitted to it, so every figure is out-of-sample for the gate",
         "variants_seconds": round(variants_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
     }
@@ -194,10 +194,7 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
 def _spends_money(name: str) -> bool:
     from context_service.verdicts.provider import provider_class
 
-    try:
-        return bool(getattr(provider_class(name), "spends_money", False))
-    except ValueError:  # TEMP-I11 until the built-ins register
-        return name == "llm"
+    return bool(provider_class(name).spends_money)
 
 
 def _quiet() -> None:
