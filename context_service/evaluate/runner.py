@@ -1,10 +1,11 @@
 """Run every variant of an evaluation on one Freqtrade Backtesting object.
 
-Data loading and indicators are shared: Freqtrade's ``Backtesting`` is built once (config,
-markets, pair list, wallet), candles are loaded once and ``advise_all_indicators`` runs once.
-Each variant then gets a fresh strategy instance (its own verdict gate, provider, counters and
-caches: nothing carries over between variants) and one call of ``Backtesting.backtest`` on a
-copy of the prepared frames, the way Freqtrade's hyperopt re-runs ``backtest()`` per epoch.
+Data loading, indicators and signals are shared: Freqtrade's ``Backtesting`` is built once
+(config, markets, pair list, wallet), candles are loaded once, ``advise_all_indicators`` and the
+signal columns are computed once. Each variant then resets the strategy's run state, gets its
+own verdict gate, provider and counters in ``bot_start`` (nothing carries over between
+variants) and one call of ``Backtesting.backtest``, the way Freqtrade's hyperopt re-runs
+``backtest()`` per epoch. With ``workers`` > 1, forked processes run variants side by side.
 """
 
 from __future__ import annotations

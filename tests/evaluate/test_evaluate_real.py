@@ -130,6 +130,21 @@ def test_shadow_outcomes_are_trades_of_the_ungated_run(runs: Runs) -> None:
     assert decided > 0
 
 
+def test_parallel_workers_give_the_same_figures(runs: Runs, tmp_path: Path) -> None:
+    done = cli(
+        runs.env, "evaluate", "--config", str(runs.config), "--pairs", *PAIRS,
+        "--timerange", TIMERANGE, "--markets", "snapshot", "--seeds", "1", "--workers", "2",
+        "--no-certificate", "--out", str(tmp_path), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "in 2 workers" in done.stderr
+    parallel = {v["name"]: v for v in json.loads(done.stdout)["variants"]}
+    assert list(parallel) == ["ungated", "gated:rules", "random~rules#1"]
+    for name, figures in parallel.items():
+        expected = {k: v for k, v in variant(runs, name).items() if k != "seconds"}
+        assert {k: v for k, v in figures.items() if k != "seconds"} == expected
+
+
 def test_certificate_is_stamped(runs: Runs) -> None:
     cert = runs.evaluation["certificate"]
     assert cert["lookahead"]["signals_checked"] == 2 and not cert["lookahead"]["all_signals"]

@@ -49,7 +49,7 @@ def draw(seed: int, pair: str, candle_time: datetime, candidate: str) -> float:
 class RandomProvider(VerdictProvider):
     name = "random"
     summary = "control: approves entries and exits at fixed rates, seeded, knows nothing"
-    needs = "nothing (CTX_RANDOM_SEED, CTX_RANDOM_ENTRY_RATE, CTX_RANDOM_EXIT_RATE)"
+    needs = "CTX_RANDOM_SEED, CTX_RANDOM_ENTRY_RATE, CTX_RANDOM_EXIT_RATE"
     # Decides from the request alone: evaluate may skip context synthesis for it.
     reads_context = False
 
