@@ -175,6 +175,8 @@ def _input_problem(exc: Exception) -> str | None:
     text = str(exc)
     if "No data found" in text or "No data left" in text or "no candles left" in text:
         return "no candles in the timerange for these pairs: " + _one_line(text)
+    if "is not available on" in text:  # Freqtrade's pair-list check against live markets
+        return "unknown pair: " + _one_line(text)
     if "timerange" in text.lower() and type(exc).__module__.startswith("freqtrade"):
         return _one_line(text)
     return None

@@ -134,12 +134,16 @@ def build(
     share = shared.wallet / len(candles)
     basket_trades = [holding.hold_trade(f, share, fee) for f in candles.values()]
     series["hold:basket"] = _hold("hold:basket", basket, basket_trades, shared)
-    btc_period = btc[(btc["date"] >= shared.start) & (btc["date"] <= shared.end)]
+    btc_period = (
+        btc if btc.empty else btc[(btc["date"] >= shared.start) & (btc["date"] <= shared.end)]
+    )
     if f"hold:{BTC}" not in series and not btc_period.empty:
         equity = holding.hold_equity(btc_period, shared.wallet, fee, days)
         trade = holding.hold_trade(btc_period, shared.wallet, fee)
         series[f"hold:{BTC}"] = _hold(f"hold:{BTC}", equity, [trade], shared)
-    hold_names += ["hold:basket"] + ([f"hold:{BTC}"] if f"hold:{BTC}" not in hold_names else [])
+    hold_names.append("hold:basket")
+    if f"hold:{BTC}" in series and f"hold:{BTC}" not in hold_names:
+        hold_names.append(f"hold:{BTC}")
 
     daily_pts = {name: 100 * s.pnl / shared.wallet for name, s in series.items()}
     btc_regimes = regimes.btc_regimes(btc, days)

@@ -28,6 +28,8 @@ def btc_regimes(btc: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame:
     ``btc`` should start well before ``days`` (the whole candle file): the regimes need history.
     Days without enough history are ``n/a``.
     """
+    if btc.empty:  # no BTC candles in the data folder: regimes unknown
+        return pd.DataFrame({"trend": "n/a", "volatility": "n/a"}, index=days)
     closes = btc.set_index("date")["close"].resample("D").last().dropna()
     sma = closes.rolling(TREND_DAYS, min_periods=TREND_DAYS).mean()
     trend_known = (closes > sma).where(sma.notna())

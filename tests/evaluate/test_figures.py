@@ -119,3 +119,9 @@ def test_training_cutoffs() -> None:
     assert cutoff == date(2024, 6, 1) and warning and "memorization" in warning
     assert cutoff_warning("gpt-4.1-mini", date(2025, 1, 1))[1] is None
     assert "not in the project's table" in (cutoff_warning("mystery", date(2025, 1, 1))[1] or "")
+
+
+def test_regimes_without_btc_candles_are_unknown() -> None:
+    days = pd.date_range("2022-01-01", periods=3, freq="D", tz="UTC")
+    table = regimes.btc_regimes(pd.DataFrame(), days)
+    assert set(table["trend"]) == {"n/a"} and set(table["volatility"]) == {"n/a"}
