@@ -26,10 +26,11 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format bench backtest up down logs ps run clean
+.PHONY: help install test lint format bench backtest evaluate up down logs ps run clean
 
 help:
 	@echo "make backtest   real Freqtrade backtest of the strategy (embedded Redis, rules verdicts)"
+	@echo "make evaluate   does the gate add value? gated vs ungated vs random gate vs buy-and-hold"
 	@echo "make test       the test suite"
 	@echo "make lint       ruff check and format check"
 	@echo "make bench      benchmarks (figures printed; --json in bench/*.py)"
@@ -81,3 +82,6 @@ run: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+evaluate: install
+	$(BIN)/python -m context_service evaluate $(EVALUATE_ARGS)

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preflight": ("context_service.kucoin.preflight", "refuse live trading unless safe"),
     "markets": ("context_service.kucoin.markets", "save or inspect a markets snapshot"),
     "backtest": ("context_service.backtest.run", "real Freqtrade backtest, offline-capable"),
+    "evaluate": ("context_service.evaluate.cli", "gated vs ungated vs random gate vs buy-and-hold"),
     "fleet": ("context_service.fleet.cli", "render and check the multi-bot compose file"),
 }
 

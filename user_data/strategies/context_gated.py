@@ -138,6 +138,11 @@ class ContextGatedStrategy(IStrategy):
         self._exit_candidates: dict[str, dict[int, dict[str, float]]] = {}
         # pair -> (sorted candle epochs, ATR share of price) for the trailing stop
         self._atr_pct: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.reset_run_state()
+
+    def reset_run_state(self) -> None:
+        """Forget what a run learned (verdicts, pending entries, realized profit); keep the
+        candle-derived indices above. ``evaluate`` re-runs one instance per variant."""
         self._verdict_marks: dict[str, dict[int, Verdict]] = {}
         self._entry_verdicts: dict[str, Verdict] = {}  # pair -> verdict of the pending entry
         self._trade_verdicts: dict[Any, Verdict] = {}  # trade id -> verdict that opened it
