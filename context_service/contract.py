@@ -13,9 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from context_service.keys import validate_bot_id
+from context_service.bounds import FINITE, EventTime
+from context_service.keys import TRADE_ID_RE, validate_bot_id
 from context_service.models import as_utc, utcnow
 
 PAIR_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
@@ -42,11 +43,12 @@ class VerdictSource(StrEnum):
 class TASnapshot(BaseModel):
     """A compact technical-analysis snapshot of one pair at one closed candle."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **FINITE)
 
     pair: str = Field(pattern=PAIR_PATTERN)
-    timeframe: str = Field(pattern=r"^\d{1,3}[mhdwM]$")
-    candle_time: AwareDatetime
+    # A zero timeframe ("0m") would make a snapshot expire the moment it is observed.
+    timeframe: str = Field(pattern=r"^[1-9]\d{0,2}[mhdwM]$")
+    candle_time: EventTime
     close: float = Field(gt=0)
     rsi: float = Field(ge=0, le=100)
     macd: float
@@ -82,29 +84,41 @@ class TASnapshot(BaseModel):
 class OpenPosition(BaseModel):
     """The bot's open trade on the pair, if any."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **FINITE)
 
+    # Reaches the prompt: an integer or a short id (same rule as trade events).
     trade_id: int | str
     open_rate: float = Field(gt=0)
     amount: float = Field(gt=0)
     stake: float = Field(gt=0)
-    opened_at: AwareDatetime
-    current_profit_ratio: float = 0.0
+    opened_at: EventTime
+    current_profit_ratio: float = Field(default=0.0, ge=-1, le=1_000)
+
+    @field_validator("trade_id")
+    @classmethod
+    def _trade_id(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if not 0 <= value < 2**63:
+                raise ValueError("trade_id must be between 0 and 2**63 - 1")
+            return value
+        if not TRADE_ID_RE.fullmatch(value):
+            raise ValueError("trade_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
+        return value
 
 
 class VerdictRequest(BaseModel):
     """A bot asking whether to act on a candidate signal."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **FINITE)
 
     bot_id: str
     pair: str = Field(pattern=PAIR_PATTERN)
-    candle_time: AwareDatetime
+    candle_time: EventTime
     candidate: Literal["entry", "exit"] = "entry"
     snapshot: TASnapshot
     position: OpenPosition | None = None
     budget_tokens: int | None = Field(default=None, ge=50, le=128_000)
-    as_of: AwareDatetime | None = Field(
+    as_of: EventTime | None = Field(
         default=None,
         description="Point-in-time context (backtests). Defaults to candle_time in backtests.",
     )
@@ -113,6 +127,19 @@ class VerdictRequest(BaseModel):
     _times = field_validator("candle_time", "as_of")(
         lambda cls, v: None if v is None else as_utc(v)
     )
+
+    @model_validator(mode="after")
+    def _snapshot_answers_request(self) -> VerdictRequest:
+        # The snapshot is what the verdict is about: another pair or candle would file the
+        # verdict under one candle while deciding on another.
+        if self.snapshot.pair != self.pair:
+            raise ValueError(f"snapshot.pair {self.snapshot.pair!r} differs from pair {self.pair!r}")
+        if self.snapshot.candle_time != self.candle_time:
+            raise ValueError(
+                f"snapshot.candle_time {self.snapshot.candle_time.isoformat()} differs from "
+                f"candle_time {self.candle_time.isoformat()}"
+            )
+        return self
 
 
 class Verdict(BaseModel):

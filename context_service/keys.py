@@ -14,8 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-BOT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# Always matched with fullmatch: "$" would also match before a final newline ("bot-a\n").
+BOT_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# A trade id given as text (Freqtrade's are integers): trade events and open positions.
+TRADE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_PREFIX = "ctx"
 LEDGER_TAG = "{ctx-ledger}"
 MARKET_TAG = "{ctx-market}"
@@ -31,7 +34,7 @@ RESERVED_BOT_IDS = frozenset({"ctx-ledger", "ctx-global", "ctx-lease", "ctx-mark
 
 
 def validate_bot_id(bot_id: str) -> str:
-    if not isinstance(bot_id, str) or not BOT_ID_RE.match(bot_id):
+    if not isinstance(bot_id, str) or not BOT_ID_RE.fullmatch(bot_id):
         raise InvalidBotId(
             f"invalid bot id {bot_id!r}: use 1-32 characters of a-z, 0-9 and '-', "
             "starting with a letter or digit"
@@ -188,7 +191,7 @@ class Keyspace:
     prefix: str = DEFAULT_PREFIX
 
     def __post_init__(self) -> None:
-        if not PREFIX_RE.match(self.prefix):
+        if not PREFIX_RE.fullmatch(self.prefix):
             raise ValueError(f"invalid key prefix {self.prefix!r}")
 
     def bot(self, bot_id: str) -> BotKeys:

@@ -14,17 +14,20 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
+from context_service.bounds import FINITE, EventTime, HorizonTime
+
 OBJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
-TAG_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+TAG_KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # always fullmatch
+MAX_TAGS = 32
 
 
 class Severity(StrEnum):
@@ -98,19 +101,19 @@ class Provenance(BaseModel):
 class KnowledgeObject(BaseModel):
     """Fields shared by every kind of knowledge object."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, **FINITE)
 
     id: Annotated[str, Field(pattern=OBJECT_ID_PATTERN, description="Stable id; upsert key.")]
     summary: Annotated[str, Field(min_length=1, max_length=4000)]
     detail: Annotated[str | None, Field(default=None, max_length=20_000)] = None
     tags: dict[str, str] = Field(default_factory=dict)
     provenance: Provenance
-    observed_at: AwareDatetime | None = Field(
+    observed_at: EventTime | None = Field(
         default=None, description="When this became known. Undated objects never enter as-of mode."
     )
-    valid_until: AwareDatetime | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    valid_until: HorizonTime | None = None
+    created_at: EventTime | None = None
+    updated_at: EventTime | None = None
     pinned: bool = False
 
     @field_validator("summary")
@@ -124,10 +127,10 @@ class KnowledgeObject(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags_well_formed(cls, tags: dict[str, str]) -> dict[str, str]:
-        if len(tags) > 32:
-            raise ValueError("at most 32 tags")
+        if len(tags) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags")
         for key, value in tags.items():
-            if not TAG_KEY_PATTERN.match(key):
+            if not TAG_KEY_PATTERN.fullmatch(key):
                 raise ValueError(f"tag key {key!r} must match {TAG_KEY_PATTERN.pattern}")
             if len(value) > 256:
                 raise ValueError(f"tag {key!r} value longer than 256 characters")
@@ -228,6 +231,11 @@ def parse_knowledge(data: dict | str | bytes) -> Evidence | Goal | Constraint | 
     return KNOWLEDGE_ADAPTER.validate_python(data)
 
 
+class MergeConflict(ValueError):
+    """An upsert whose merge with the stored object would break a rule (too many tags after
+    the merge, ``valid_until`` before the stored ``observed_at``...): refused, nothing written."""
+
+
 def merge_upsert(
     existing: KnowledgeObject | None, incoming: KnowledgeObject, now: datetime | None = None
 ) -> KnowledgeObject:
@@ -235,6 +243,7 @@ def merge_upsert(
 
     Fields set on the incoming object win; ``created_at`` is kept from the first version and
     ``updated_at`` moves to ``now``. Tags are merged key by key. A different kind replaces.
+    Raises :class:`MergeConflict` when the merged object would be invalid.
     """
     moment = now or utcnow()
     if existing is None or existing.kind != incoming.kind:  # type: ignore[attr-defined]
@@ -244,4 +253,12 @@ def merge_upsert(
     merged = existing.model_dump() | changes
     merged["created_at"] = existing.created_at or moment
     merged["updated_at"] = moment
-    return type(incoming).model_validate(merged)
+    try:
+        return type(incoming).model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}" for e in exc.errors()
+        )
+        raise MergeConflict(
+            f"object {incoming.id!r} cannot be merged with the stored version: {problems}"
+        ) from None

@@ -8,6 +8,7 @@ in logs or reprs. Call :func:`get_settings` for the process-wide instance; tests
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +65,18 @@ class Settings(BaseSettings):
         description="Per-lane TTL of evidence objects in Redis; lanes not listed never expire.",
     )
 
+    # --- accepted times (see context_service/bounds.py) --------------------------------------
+    time_earliest: datetime = Field(
+        default=datetime(2009, 1, 3, tzinfo=UTC),
+        description="Earliest accepted observed_at/candle_time/as_of (before any crypto candle).",
+    )
+    time_max_future_s: float = Field(
+        default=86_400, ge=0, le=366 * 86_400, description="How far ahead of now a time may be."
+    )
+    time_max_horizon_days: float = Field(
+        default=3660, ge=1, le=36_600, description="How far ahead valid_until may reach."
+    )
+
     # --- context synthesis ---------------------------------------------------------------
     context_budget_tokens: int = Field(default=1500, ge=50, le=128_000)
 
@@ -89,6 +102,13 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(default=300, ge=16, le=4096)
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_max_retries: int = Field(default=1, ge=0, le=3)
+    ledger_reservation_grace_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="A reservation not settled llm_timeout_s + this after it was made (a "
+        "crashed process) is reclaimed by the ledger.",
+    )
     # USD per 1M tokens: {"model": {"input": x, "output": y}}
     llm_prices: dict[str, dict[str, Decimal]] = Field(
         default_factory=lambda: {

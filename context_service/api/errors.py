@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from context_service.keys import InvalidBotId
+from context_service.models import MergeConflict
 
 log = logging.getLogger("context_service.api")
 
@@ -44,6 +45,11 @@ async def invalid_bot_id(request: Request, exc: InvalidBotId) -> JSONResponse:
     return JSONResponse(status_code=422, content={"message": str(exc), "detail": str(exc)})
 
 
+async def merge_conflict(request: Request, exc: MergeConflict) -> JSONResponse:
+    message = f"{exc}; nothing was written"
+    return JSONResponse(status_code=422, content={"message": message, "detail": message})
+
+
 async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
     # Bots treat any non-200 as "no verdict" and refuse entries (fail closed); say why.
     log.error(
@@ -61,4 +67,5 @@ async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResp
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidBotId, invalid_bot_id)  # type: ignore[arg-type]
+    app.add_exception_handler(MergeConflict, merge_conflict)  # type: ignore[arg-type]
     app.add_exception_handler(redis.RedisError, redis_unavailable)  # type: ignore[arg-type]

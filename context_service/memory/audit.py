@@ -4,11 +4,16 @@ Stream entry ids follow the time of the event (``at``, in milliseconds), so "wha
 see and decide at 14:05" is an XRANGE. Ids must grow: an entry appended with an ``at`` earlier
 than the newest entry is filed just after it (its ``at`` field keeps the real time). Payloads
 are stored as one JSON field, so nested manifests survive intact.
+
+Entries are size-bounded (:data:`MAX_ENTRY_BYTES`): long strings (prompts, LLM answers) are cut
+and marked, non-finite numbers become null, and an entry still too large is replaced by a note
+saying so. Reads turn any stored NaN/Infinity (older versions) into null, so a query never fails.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,6 +47,8 @@ return redis.call('XADD', KEYS[1], at_ms .. '-' .. seq, 'kind', ARGV[2], 'at', A
 """
 
 DEFAULT_WINDOW = timedelta(minutes=5)
+MAX_ENTRY_BYTES = 256 * 1024
+MAX_STRING_CHARS = 16 * 1024
 
 
 def _ms(moment: datetime) -> int:
@@ -62,7 +69,7 @@ class AuditTrail:
             raise ValueError("audit kind must be 1-64 characters")
         moment = as_utc(at) if at is not None else utcnow()
         try:
-            document = json.dumps(payload, default=_json_default, separators=(",", ":"))
+            document = bounded_document(payload)
         except TypeError as exc:
             raise ValueError(f"audit payload is not JSON-serialisable: {exc}") from None
         entry_id = self._append(
@@ -119,8 +126,42 @@ class AuditTrail:
             id=as_text(entry_id),
             kind=data["kind"],
             at=datetime.fromisoformat(data["at"]).astimezone(UTC),
-            payload=json.loads(data["payload"]),
+            payload=json.loads(data["payload"], parse_constant=lambda _: None),
         )
+
+
+def bounded_document(payload: dict[str, Any], max_bytes: int = MAX_ENTRY_BYTES) -> str:
+    """The stored JSON of ``payload``: finite and at most ``max_bytes`` bytes (long strings cut
+    first, then a note in place of the entry)."""
+    try:  # the common case: one dump
+        document = json.dumps(
+            payload, default=_json_default, separators=(",", ":"), allow_nan=False
+        )
+        if len(document) <= max_bytes and len(document.encode()) <= max_bytes:
+            return document
+    except ValueError:  # a non-finite number somewhere
+        pass
+    plain = json.loads(json.dumps(payload, default=_json_default))
+    document = json.dumps(_bounded(plain), separators=(",", ":"), allow_nan=False)
+    if len(document.encode()) <= max_bytes:
+        return document
+    keys = sorted(payload)[:50]
+    return json.dumps(
+        {"truncated": True, "bytes": len(document.encode()), "keys": keys},
+        separators=(",", ":"),
+    )
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return value[:MAX_STRING_CHARS] + f"... [cut: {len(value)} characters]"
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
 
 
 def _json_default(value: object) -> object:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from context_service.bounds import check_horizon_time
 from context_service.keys import DEFAULT_PREFIX, InvalidBotId, Keyspace, validate_bot_id
 from context_service.models import Insight
 from context_service.settings import get_settings
@@ -47,7 +48,10 @@ def parse_time(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:  # the same window as the HTTP API (year 9999 would overflow the audit window)
+        return check_horizon_time(moment)
+    except ValueError as exc:
+        raise UsageError(f"bad time {text!r}: {exc}") from None
 
 
 def _bot_id(text: str) -> str:

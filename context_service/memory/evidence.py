@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
+from pydantic import ValidationError
 
 from context_service.keys import EvidenceKeys
 from context_service.models import KnowledgeObject, merge_upsert, parse_knowledge, utcnow
 from context_service.redis_text import as_text
 
+from . import unreadable
 from .lanes import lane_of
 
 FETCH_CHUNK = 1000
@@ -73,16 +75,26 @@ class RedisKnowledgeStore:
         self._snapshot: _Snapshot | None = None
 
     # -- helpers -------------------------------------------------------------------------
-    def _parse(self, object_id: str, raw: str | bytes) -> KnowledgeObject:
+    def _parse(self, object_id: str, raw: str | bytes) -> KnowledgeObject | None:
+        """The stored object, or None (logged, counted) when it no longer validates: one bad
+        record written by an older version must not fail every read of the bot."""
         text = as_text(raw)
         hit = self._cache.get(object_id)
         if hit is not None and hit[0] == text:
             return hit[1]
-        obj = parse_knowledge(text)
+        try:
+            obj = parse_knowledge(text)
+        except (ValidationError, ValueError) as exc:
+            unreadable.note("evidence", self._keys.bot_id, object_id, exc)
+            return None
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
         self._cache[object_id] = (text, obj)
         return obj
+
+    def _parse_all(self, items: Iterable[tuple[str, str | bytes]]) -> list[KnowledgeObject]:
+        parsed = (self._parse(object_id, raw) for object_id, raw in items)
+        return [obj for obj in parsed if obj is not None]
 
     def expires_at(self, obj: KnowledgeObject, stored_at: datetime) -> datetime | None:
         """When ``obj`` leaves the store: ``valid_until`` or its lane's TTL, whichever is first."""
@@ -113,9 +125,8 @@ class RedisKnowledgeStore:
         for start in range(0, len(ids), FETCH_CHUNK):
             chunk = ids[start : start + FETCH_CHUNK]
             raws = self._client.hmget(self._keys.objects, chunk)
-            for object_id, raw in zip(chunk, raws, strict=True):
-                if raw is not None:
-                    yield self._parse(object_id, raw)
+            present = [(i, raw) for i, raw in zip(chunk, raws, strict=True) if raw is not None]
+            yield from self._parse_all(present)
 
     # -- KnowledgeStore ------------------------------------------------------------------
     def upsert(self, obj: KnowledgeObject, now: datetime | None = None) -> KnowledgeObject:
@@ -135,6 +146,7 @@ class RedisKnowledgeStore:
         def write(pipe: redis.client.Pipeline) -> None:
             stored.clear()
             current = dict(zip(ids, pipe.hmget(self._keys.objects, ids), strict=True))
+            # An unreadable stored version is replaced, as if absent: that is the repair.
             latest: dict[str, KnowledgeObject | None] = {
                 object_id: (self._parse(object_id, raw) if raw is not None else None)
                 for object_id, raw in current.items()
@@ -218,7 +230,7 @@ class RedisKnowledgeStore:
         pipe.get(self._keys.objects_version)
         pipe.hgetall(self._keys.objects)
         version, items = pipe.execute()
-        objects = [self._parse(as_text(object_id), raw) for object_id, raw in items.items()]
+        objects = self._parse_all((as_text(object_id), raw) for object_id, raw in items.items())
         self._forget_missing({o.id for o in objects})
         self._snapshot = self._build(None if version is None else as_text(version), objects)
         return self._snapshot

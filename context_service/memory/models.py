@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from context_service.keys import validate_bot_id
+from context_service.bounds import FINITE, EventTime
+from context_service.keys import TRADE_ID_RE, validate_bot_id
 from context_service.models import as_utc
 
 TradeEventKind = Literal["entry_fill", "exit_fill", "trade_closed"]
-TRADE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ORDER_ID_RE = re.compile(r"^\S{1,128}$")
 
 
@@ -32,7 +32,7 @@ class TradeEvent(BaseModel):
     for fills and the close time for ``trade_closed``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, **FINITE)
 
     bot_id: str
     trade_id: int | str
@@ -40,14 +40,14 @@ class TradeEvent(BaseModel):
     event: TradeEventKind
     pair: Annotated[str, Field(min_length=3, max_length=64)]
     side: Literal["buy", "sell"]
-    time: AwareDatetime
+    time: EventTime
     price: float = Field(ge=0)
     amount: float = Field(ge=0)
     stake: float = Field(default=0.0, ge=0, description="Stake in quote currency.")
     fee_quote: float = Field(default=0.0, ge=0, description="Fees paid, in quote currency.")
     realized_profit: float | None = None
-    open_time: AwareDatetime | None = None
-    close_time: AwareDatetime | None = None
+    open_time: EventTime | None = None
+    close_time: EventTime | None = None
     exit_reason: str | None = Field(default=None, max_length=255)  # Freqtrade allows 255
     verdict_id: str | None = Field(default=None, max_length=256)
     manifest_id: str | None = Field(default=None, max_length=256)
@@ -63,17 +63,17 @@ class TradeEvent(BaseModel):
     @classmethod
     def _trade_id(cls, value: int | str) -> int | str:
         if isinstance(value, int):
-            if value < 0:
-                raise ValueError("trade_id must not be negative")
+            if not 0 <= value < 2**63:
+                raise ValueError("trade_id must be between 0 and 2**63 - 1")
             return value
-        if not TRADE_ID_RE.match(value):
+        if not TRADE_ID_RE.fullmatch(value):
             raise ValueError(f"trade_id {value!r} must match {TRADE_ID_RE.pattern}")
         return value
 
     @field_validator("order_id")
     @classmethod
     def _order_id(cls, value: str) -> str:
-        if not ORDER_ID_RE.match(value):
+        if not ORDER_ID_RE.fullmatch(value):
             raise ValueError("order_id must be 1-128 characters without whitespace")
         return value
 
@@ -103,7 +103,7 @@ class TradeEvent(BaseModel):
 class ClosedTrade(BaseModel):
     """A finished trade: what statistics and insights are computed from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, **FINITE)
 
     trade_id: str
     pair: str

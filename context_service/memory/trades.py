@@ -16,7 +16,8 @@ key is new, so replaying an event (after a crash, from the journal) changes noth
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import redis
@@ -25,6 +26,7 @@ from context_service.keys import BotKeys
 from context_service.models import as_utc
 from context_service.redis_text import as_text
 
+from . import unreadable
 from .models import ClosedTrade, TradeEvent
 
 FETCH_CHUNK = 2000
@@ -76,7 +78,11 @@ class TradeMemory:
         if event.event == "trade_closed":
             entry_raw = self._client.hget(keys.trade_entries, trade_id)
             entry = json.loads(entry_raw) if entry_raw else None
-            closed = ClosedTrade.from_event(event, entry)
+            try:
+                closed = ClosedTrade.from_event(event, entry)
+            except ValueError as exc:  # the entry's verdict fields were stored by an older version
+                unreadable.note("trade_entry", keys.bot_id, trade_id, exc)
+                closed = ClosedTrade.from_event(event, None)
             closed_json = closed.model_dump_json(exclude_none=True)
             close_epoch = closed.close_time.timestamp()
         elif event.event == "entry_fill":
@@ -107,26 +113,38 @@ class TradeMemory:
     def events(self, as_of: datetime | None = None) -> list[TradeEvent]:
         """Raw trade events in time order, up to ``as_of``."""
         ids = self._client.zrangebyscore(self._keys.trade_events_by_time, "-inf", _max_score(as_of))
-        raws = self._hmget(self._keys.trade_events, [as_text(i) for i in ids])
-        return [TradeEvent.model_validate_json(raw) for raw in raws]
+        events = []
+        for raw in self._hmget(self._keys.trade_events, [as_text(i) for i in ids]):
+            try:
+                events.append(TradeEvent.model_validate_json(raw))
+            except ValueError as exc:  # written by an older version; see unreadable.py
+                unreadable.note("trade_event", self._keys.bot_id, as_text(raw)[:120], exc)
+        return events
 
     def closed_trades(self, as_of: datetime | None = None) -> list[ClosedTrade]:
         """Trades closed at or before ``as_of``, ordered by close time (then trade id)."""
         ids = self._client.zrangebyscore(
             self._keys.closed_trades_by_time, "-inf", _max_score(as_of)
         )
-        trades = [self._parse_closed(raw) for raw in self._hmget(self._keys.closed_trades, ids)]
+        parsed = (self._parse_closed(raw) for raw in self._hmget(self._keys.closed_trades, ids))
+        trades = [trade for trade in parsed if trade is not None]
         trades.sort(key=lambda t: (t.close_time, t.trade_id))
         return trades
 
-    def _parse_closed(self, raw: str | bytes) -> ClosedTrade:
-        """Parse a stored closed trade; cached by its JSON (records are written once)."""
+    def _parse_closed(self, raw: str | bytes) -> ClosedTrade | None:
+        """Parse a stored closed trade; cached by its JSON (records are written once). None
+        (logged, counted) for a record an older version wrote that no longer validates."""
         text = as_text(raw)
         found = self._closed_cache.get(text)
         if found is None:
+            try:
+                found = ClosedTrade.model_validate_json(text)
+            except ValueError as exc:
+                unreadable.note("closed_trade", self._keys.bot_id, text[:120], exc)
+                return None
             if len(self._closed_cache) >= CACHE_LIMIT:
                 self._closed_cache.clear()
-            found = self._closed_cache[text] = ClosedTrade.model_validate_json(text)
+            self._closed_cache[text] = found
         return found
 
     def _hmget(self, key: str, fields: list) -> Iterator[str | bytes]:
@@ -139,7 +157,7 @@ class TradeMemory:
     def record_llm_cost(self, at: datetime, usd: float, verdict_id: str) -> bool:
         """Record what the LLM call behind ``verdict_id`` cost; once per verdict id."""
         at = as_utc(at)
-        if not verdict_id or usd < 0:
+        if not verdict_id or not math.isfinite(usd) or usd < 0:
             raise ValueError("an LLM cost needs a verdict id and a non-negative amount")
         added = self._record_cost(
             keys=[self._keys.llm_costs, self._keys.llm_costs_by_time],
@@ -150,6 +168,19 @@ class TradeMemory:
     def llm_cost(self, as_of: datetime | None = None) -> float:
         """Total LLM spend (USD) recorded at or before ``as_of``."""
         if as_of is None:
-            return sum(float(v) for v in self._client.hvals(self._keys.llm_costs))
+            return self._sum_costs(self._client.hvals(self._keys.llm_costs))
         ids = self._client.zrangebyscore(self._keys.llm_costs_by_time, "-inf", as_of.timestamp())
-        return sum(float(v) for v in self._hmget(self._keys.llm_costs, [as_text(i) for i in ids]))
+        return self._sum_costs(self._hmget(self._keys.llm_costs, [as_text(i) for i in ids]))
+
+    def _sum_costs(self, raws: Iterable[str | bytes]) -> float:
+        total = 0.0
+        for raw in raws:
+            try:
+                usd = float(raw)
+            except ValueError:
+                usd = math.nan
+            if not math.isfinite(usd) or usd < 0:  # an older version's NaN or a negative cost
+                unreadable.note("llm_cost", self._keys.bot_id, as_text(raw)[:60], "not a cost")
+                continue
+            total += usd
+        return total

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from context_service.api.routes.deps import Service
+from context_service.bounds import EventTime
 from context_service.keys import validate_bot_id
 
 router = APIRouter(tags=["context"])
@@ -18,7 +19,7 @@ class ContextRequest(BaseModel):
 
     bot_id: str
     budget_tokens: int | None = Field(default=None, ge=50, le=128_000)
-    as_of: AwareDatetime | None = Field(
+    as_of: EventTime | None = Field(
         default=None, description="Point in time: only what was known then (backtests, audits)."
     )
     manifest_entries: Literal["all", "included", "none"] = Field(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from context_service.api.routes.deps import BotId, Service
+from context_service.bounds import EventTime, HorizonTime
 from context_service.memory import TradeEvent
 
 router = APIRouter(tags=["trades"])
@@ -29,7 +30,7 @@ def record_trade_event(event: TradeEvent, service: Service) -> RecordResult:
 def stats(
     bot_id: BotId,
     service: Service,
-    as_of: AwareDatetime | None = None,
+    as_of: EventTime | None = None,
 ) -> dict[str, Any]:
     """Realised PnL (gross, net of fees, net of LLM cost), win rate, drawdown, breakdowns."""
     return service.stats(bot_id, as_of).model_dump(mode="json")
@@ -39,8 +40,8 @@ def stats(
 def audit(
     bot_id: BotId,
     service: Service,
-    start: AwareDatetime | None = None,
-    end: AwareDatetime | None = None,
+    start: HorizonTime | None = None,
+    end: HorizonTime | None = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
