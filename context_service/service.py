@@ -189,6 +189,14 @@ class ContextService:
         """The bot's daily LLM cap with what is spent and reserved (also for idle bots)."""
         return self.components.ledger.bot_status(bot_id, at or self.clock())
 
+    def reopen_caps(
+        self, bot_id: str | None, at: datetime | None, caps: Sequence[str]
+    ) -> dict[str, Any]:
+        """Reopen cost caps an over-reporting endpoint closed (operator); the caps after it."""
+        ledger, moment = self.components.ledger, at or self.clock()
+        reopened = ledger.reopen(bot_id, moment, caps)
+        return {"reopened": reopened, "caps": ledger.status(bot_id, moment)}
+
     def active_alerts(self) -> list[dict[str, Any]]:
         """Active operator alerts (cost caps, open breakers, bots down...), oldest first."""
         return [alert.model_dump(mode="json") for alert in self.components.alerts.active()]

@@ -127,28 +127,48 @@ class LLMClient:
 
     def complete(self, messages: list[dict[str, str]], tools: list[dict[str, Any]]) -> LLMResponse:
         """One chat completion that must answer with tool calls; retried once on transient
-        errors. Raises :class:`LLMCallError`."""
-        import openai
-
+        errors. Raises :class:`LLMCallError`. (The verdict provider drives the attempts itself
+        with :meth:`attempt`, reserving and settling each one.)"""
         started = time.perf_counter()
         attempt = 0
         while True:
             attempt += 1
             try:
-                completion = self._sdk.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    tools=tools,  # type: ignore[arg-type]
-                    tool_choice="required",
-                    temperature=self.temperature,
-                    max_tokens=self.max_output_tokens,
-                )
-                return self._response(completion, started, attempt)
-            except openai.OpenAIError as exc:
-                error = classify(exc)
-            if error.reason not in RETRYABLE or attempt > self.max_retries:
-                raise error
-            time.sleep(self.backoff_s * (2 ** (attempt - 1)))
+                return self.attempt(messages, tools, attempt, started)
+            except LLMCallError as error:
+                if not self.should_retry(error, attempt):
+                    raise
+            self.wait_before_retry(attempt)
+
+    def attempt(
+        self,
+        messages: list[dict[str, str]],
+        tools: list[dict[str, Any]],
+        number: int = 1,
+        started: float | None = None,
+    ) -> LLMResponse:
+        """Exactly one HTTP request (attempt ``number``). Raises :class:`LLMCallError`."""
+        import openai
+
+        started = time.perf_counter() if started is None else started
+        try:
+            completion = self._sdk.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                tools=tools,  # type: ignore[arg-type]
+                tool_choice="required",
+                temperature=self.temperature,
+                max_tokens=self.max_output_tokens,
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from None
+        return self._response(completion, started, number)
+
+    def should_retry(self, error: LLMCallError, attempt: int) -> bool:
+        return error.reason in RETRYABLE and attempt <= self.max_retries
+
+    def wait_before_retry(self, attempt: int) -> None:
+        time.sleep(self.backoff_s * (2 ** (attempt - 1)))
 
     def _response(self, completion: Any, started: float, attempts: int) -> LLMResponse:
         if not getattr(completion, "choices", None):

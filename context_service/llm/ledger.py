@@ -6,12 +6,22 @@ every cap has room and all three are charged, or nothing is. After the call, a s
 releases the reservation and charges the actual cost. Concurrent requests therefore cannot
 overshoot a cap. All ledger keys share the ``{ctx-ledger}`` hash tag (one cluster slot).
 
-A process that dies between reserve and settle leaves its reservation in place until the day
-(or month) key expires: the ledger errs on the side of spending less, never more.
+Every reservation carries an id and a deadline (the call's timeout plus a grace period) in a
+reservation book. A process that dies between reserve and settle leaves its reservation in the
+book; the next reservation after the deadline reclaims it (within minutes, not at the period's
+end). Settling is one script too, so a settle either happens entirely or not at all; a settle
+that never arrives is reclaimed the same way.
+
+The reservation is an upper bound of what a call can be billed (see ``llm/bound.py``). When an
+endpoint still reports more, settle charges the real figure, closes every cap of the call to new
+reservations until its period ends (or an operator reopens it, :meth:`CostLedger.reopen`) and
+alerts: the excess is then at most what the calls already in flight add.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +37,8 @@ from context_service.settings import Settings
 DAY_TTL_S = 3 * 86_400
 MONTH_TTL_S = 40 * 86_400
 ALERT_LEVELS = (80, 100)
+CAP_NAMES = ("bot-daily", "global-daily", "monthly")
+DEFAULT_HOLD_S = 120.0
 
 
 def _script(name: str) -> str:
@@ -59,20 +71,41 @@ class Reservation:
     bot_id: str
     caps: tuple[Cap, ...]
     amount_micros: int
+    reservation_id: str = ""
+    deadline: float = 0.0  # epoch seconds; reclaimed by the ledger after it
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a settle did: the spent totals, and whether the call cost more than reserved."""
+
+    over_reported: bool
+    was_reclaimed: bool
+    spent_micros: tuple[int, ...]
 
 
 class BudgetExhausted(RuntimeError):
-    """A reservation would pass a cap; the call must not be made."""
+    """A reservation would pass a cap, or the cap is closed; the call must not be made."""
 
-    def __init__(self, cap: Cap, used_micros: int, amount_micros: int) -> None:
+    def __init__(
+        self, cap: Cap, used_micros: int, amount_micros: int, closed: bool = False
+    ) -> None:
         self.cap = cap
         self.used_micros = used_micros
         self.amount_micros = amount_micros
-        super().__init__(
-            f"{cap.name} cap {micros_to_usd(cap.limit_micros):.4f} USD for {cap.period} "
-            f"would be passed: {micros_to_usd(used_micros):.6f} USD used, call needs up to "
-            f"{micros_to_usd(amount_micros):.6f} USD"
-        )
+        self.closed = closed
+        if closed:
+            message = (
+                f"{cap.name} cap for {cap.period} is closed: an LLM endpoint reported more "
+                "usage than was reserved (an operator reopens it: POST /v1/llm/caps/reopen)"
+            )
+        else:
+            message = (
+                f"{cap.name} cap {micros_to_usd(cap.limit_micros):.4f} USD for {cap.period} "
+                f"would be passed: {micros_to_usd(used_micros):.6f} USD used, call needs up to "
+                f"{micros_to_usd(amount_micros):.6f} USD"
+            )
+        super().__init__(message)
 
 
 class CostLedger:
@@ -127,27 +160,85 @@ class CostLedger:
             ),
         )
 
-    def reserve(self, bot_id: str, amount_micros: int, at: datetime) -> Reservation:
-        """Set ``amount_micros`` aside on every cap, or raise :class:`BudgetExhausted`."""
+    @property
+    def _book_keys(self) -> list[str]:
+        return [self.keyspace.ledger("reservations"), self.keyspace.ledger("reservations", "due")]
+
+    def reserve(
+        self, bot_id: str, amount_micros: int, at: datetime, hold_s: float = DEFAULT_HOLD_S
+    ) -> Reservation:
+        """Set ``amount_micros`` aside on every cap, or raise :class:`BudgetExhausted`.
+
+        ``hold_s`` is how long the call may take at most: after it, a reservation nobody
+        settled (a crashed process) is reclaimed by the next reservation.
+        """
         if amount_micros < 0:
             raise ValueError("a reservation cannot be negative")
         caps = self.caps(bot_id, at)
-        args = [amount_micros, *(c.limit_micros for c in caps), *(c.ttl_s for c in caps)]
-        result = self._reserve(keys=[c.key for c in caps], args=args)
+        now = time.time()
+        reservation_id = uuid.uuid4().hex
+        deadline = now + max(1.0, hold_s)
+        args = [
+            amount_micros,
+            reservation_id,
+            f"{now:.3f}",
+            f"{deadline:.3f}",
+            *(c.limit_micros for c in caps),
+            *(c.ttl_s for c in caps),
+        ]
+        result = self._reserve(keys=[*(c.key for c in caps), *self._book_keys], args=args)
         if int(result[0]) == 0:
-            cap = caps[int(result[1]) - 1]
-            self._alert_refused(bot_id, cap, int(result[2]), amount_micros)
-            raise BudgetExhausted(cap, int(result[2]), amount_micros)
-        return Reservation(bot_id, caps, amount_micros)
+            cap, used, closed = caps[int(result[1]) - 1], int(result[2]), bool(int(result[3]))
+            if not closed:
+                self._alert_refused(bot_id, cap, used, amount_micros)
+            raise BudgetExhausted(cap, used, amount_micros, closed=closed)
+        return Reservation(bot_id, caps, amount_micros, reservation_id, deadline)
 
-    def settle(self, reservation: Reservation, actual_micros: int) -> None:
-        """Release the reservation and charge what the call really cost."""
-        spent = self._settle(
-            keys=[c.key for c in reservation.caps],
-            args=[reservation.amount_micros, max(0, actual_micros)],
+    def settle(self, reservation: Reservation, actual_micros: int) -> Settlement:
+        """Release the reservation and charge what the call really cost (atomically).
+
+        A cost above the reservation is charged in full, closes the call's caps and alerts.
+        """
+        if actual_micros < 0:
+            raise ValueError("a cost cannot be negative")
+        result = self._settle(
+            keys=[*(c.key for c in reservation.caps), *self._book_keys],
+            args=[reservation.reservation_id, reservation.amount_micros, actual_micros],
         )
-        for cap, total in zip(reservation.caps, spent, strict=True):
-            self._alert_levels(reservation.bot_id, cap, int(total))
+        settlement = Settlement(
+            over_reported=bool(int(result[0])),
+            was_reclaimed=not int(result[1]),
+            spent_micros=tuple(int(total) for total in result[2:]),
+        )
+        for cap, total in zip(reservation.caps, settlement.spent_micros, strict=True):
+            self._alert_levels(reservation.bot_id, cap, total)
+        if settlement.over_reported:
+            self._alert_over_report(reservation, actual_micros)
+        return settlement
+
+    def reopen(
+        self, bot_id: str | None, at: datetime, caps: Sequence[str] = CAP_NAMES
+    ) -> list[str]:
+        """Reopen caps an over-report closed (operator action); returns the caps reopened.
+
+        Without ``bot_id`` only the global caps are reopened.
+        """
+        unknown = set(caps) - set(CAP_NAMES)
+        if unknown:
+            raise ValueError(f"unknown caps {sorted(unknown)}; use {', '.join(CAP_NAMES)}")
+        chosen = [
+            c
+            for c in (self.caps(bot_id, at) if bot_id else self._global_caps(at))
+            if c.name in caps
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for cap in chosen:
+            pipe.hdel(cap.key, "closed")
+        return [cap.name for cap, removed in zip(chosen, pipe.execute(), strict=True) if removed]
+
+    def open_reservations(self) -> int:
+        """Reservations not yet settled or reclaimed (in flight, or left by a crash)."""
+        return int(self.redis.hlen(self._book_keys[0]))
 
     def status(self, bot_id: str | None, at: datetime) -> dict[str, dict[str, object]]:
         """Spent and reserved USD with the cap: the global caps, plus the bot's when given."""
@@ -161,14 +252,16 @@ class CostLedger:
     def _report(self, caps: Sequence[Cap]) -> dict[str, dict[str, object]]:
         pipe = self.redis.pipeline(transaction=False)
         for cap in caps:
-            pipe.hmget(cap.key, ["spent", "reserved"])
+            pipe.hmget(cap.key, ["spent", "reserved", "closed", "reclaimed"])
         report: dict[str, dict[str, object]] = {}
-        for cap, (spent, reserved) in zip(caps, pipe.execute(), strict=True):
+        for cap, (spent, reserved, closed, reclaimed) in zip(caps, pipe.execute(), strict=True):
             report[cap.name] = {
                 "period": cap.period,
                 "spent_usd": micros_to_usd(int(spent or 0)),
                 "reserved_usd": micros_to_usd(int(reserved or 0)),
                 "cap_usd": micros_to_usd(cap.limit_micros),
+                "closed": closed is not None,
+                "reclaimed_usd": micros_to_usd(int(reclaimed or 0)),
             }
         return report
 
@@ -186,6 +279,24 @@ class CostLedger:
         if cap.limit_micros > 0 and used * 100 >= cap.limit_micros * 80:
             self._fire(bot_id, cap, 80, used)
         self._fire(bot_id, cap, 100, used, refused_micros=amount)
+
+    def _alert_over_report(self, reservation: Reservation, actual: int) -> None:
+        if self.alerts is None:
+            return
+        periods = ", ".join(f"{c.name} {c.period}" for c in reservation.caps)
+        self.alerts.fire(
+            key=f"over-report:{reservation.caps[0].period}",
+            level="critical",
+            message=f"LLM endpoint reported {micros_to_usd(actual):.6f} USD for a call reserved "
+            f"at {micros_to_usd(reservation.amount_micros):.6f} USD; caps closed ({periods}) "
+            "until the period ends or an operator reopens them",
+            bot_id=reservation.bot_id,
+            data={
+                "reserved_usd": micros_to_usd(reservation.amount_micros),
+                "actual_usd": micros_to_usd(actual),
+                "caps": [c.name for c in reservation.caps],
+            },
+        )
 
     def _fire(self, bot_id: str, cap: Cap, level: int, used: int, refused_micros: int = 0) -> None:
         assert self.alerts is not None

@@ -2,40 +2,35 @@
 
 Order of checks, each of which falls through to the next provider with a recorded reason:
 price known -> circuit breaker closed -> rate limits -> budget reserved (worst case) -> call ->
-valid ``submit_verdict`` tool call. The reservation is always settled: with the real usage when
-the endpoint reports it, else with the worst case (so the ledger never under-counts).
+valid ``submit_verdict`` tool call. Every HTTP attempt is reserved (an upper bound of what it can
+be billed, ``llm/bound.py``) and settled: with the real usage when the endpoint reports it, else
+with the worst case, so the ledger never under-counts. Usage that cannot be true (negative,
+absurd) is refused as a provider error (``bad_usage``) and charged the whole reservation.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import datetime
 from typing import Any
 
 from context_service.contract import Decision, VerdictRequest
 from context_service.engine.tokens import TokenCounter
+from context_service.llm.bound import PromptBound, prompt_bound, usage_problem
 from context_service.llm.breaker import CircuitBreaker
-from context_service.llm.client import LLMCallError, LLMClient
-from context_service.llm.ledger import BudgetExhausted, CostLedger
+from context_service.llm.client import LLMCallError, LLMClient, LLMResponse
+from context_service.llm.ledger import BudgetExhausted, CostLedger, Reservation
 from context_service.llm.params import replay_params as build_replay_params
-from context_service.llm.pricing import UnknownModelPrice, price_for
+from context_service.llm.pricing import ModelPrice, UnknownModelPrice, price_for
 from context_service.llm.prompt import build_messages
 from context_service.llm.ratelimit import RateLimiter
 from context_service.llm.tools import (
     TOOLS,
-    TOOLS_JSON,
     ToolCallError,
     parse_answer,
 )
 from context_service.llm.usage import UsageRecorder
 from context_service.settings import Settings
-
-# Chat formatting overhead per message and for the reply, and a safety margin for the
-# difference between the counting encoding and the model's (see engine/tokens.py).
-TOKENS_PER_MESSAGE = 4
-TOKENS_REPLY_PRIMING = 3
-COUNT_MARGIN = 1.10
 
 
 class LLMFailure(RuntimeError):
@@ -45,13 +40,6 @@ class LLMFailure(RuntimeError):
         self.reason = reason
         self.audit = audit or {}
         super().__init__(message)
-
-
-def estimate_prompt_tokens(counter: TokenCounter, messages: list[dict[str, str]]) -> int:
-    """Upper estimate of the prompt tokens, tool schema included."""
-    exact = sum(counter.count(m["content"]) + TOKENS_PER_MESSAGE for m in messages)
-    exact += counter.count(TOOLS_JSON) + TOKENS_REPLY_PRIMING
-    return math.ceil(exact * COUNT_MARGIN)
 
 
 class LLMVerdictProvider:
@@ -97,38 +85,19 @@ class LLMVerdictProvider:
                 f"{rate.scope} LLM rate limit of {rate.limit}/min reached",
             )
         messages = build_messages(request, context_text)
-        prompt_tokens = estimate_prompt_tokens(self.counter, messages)
-        worst_case = price.cost_micros(prompt_tokens, self.client.max_output_tokens)
+        bound = prompt_bound(self.counter, messages, TOOLS)
+        max_completion = self.client.max_output_tokens
+        worst_case = price.cost_micros(bound.tokens, max_completion)
         audit: dict[str, Any] = {
             "prompt": messages,
-            "estimated_prompt_tokens": prompt_tokens,
+            "estimated_prompt_tokens": bound.tokens,
+            "prompt_bound_method": bound.method,
             "reserved_usd": worst_case / 1e6,
             **self.replay_params(),
         }
-        try:
-            reservation = self.ledger.reserve(bot, worst_case, at)
-        except BudgetExhausted as exc:
-            raise LLMFailure("budget_exhausted", str(exc), audit) from None
-        started = time.perf_counter()
-        try:
-            response = self.client.complete(messages, TOOLS)
-        except LLMCallError as exc:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            # Errors before a response are not billed, except a timeout, which may have been.
-            charged = price.cost_micros(prompt_tokens, 0) if exc.reason == "timeout" else 0
-            self.ledger.settle(reservation, charged)
-            self._failed(
-                bot, at, exc.reason, charged, prompt_tokens if charged else 0, 0, elapsed_ms
-            )
-            audit.update(error=str(exc), latency_ms=round(elapsed_ms, 3), cost_usd=charged / 1e6)
-            raise LLMFailure(exc.reason, str(exc), audit) from None
-        usage_known = response.prompt_tokens is not None and response.completion_tokens is not None
-        used_prompt = response.prompt_tokens if usage_known else prompt_tokens
-        used_completion = (
-            response.completion_tokens if usage_known else self.client.max_output_tokens
+        response, cost, used_prompt, used_completion = self._call(
+            bot, at, messages, bound, price, worst_case, audit
         )
-        cost = price.cost_micros(used_prompt, used_completion)  # type: ignore[arg-type]
-        self.ledger.settle(reservation, cost)
         audit.update(
             tool_calls=[{"name": c.name, "arguments": c.arguments} for c in response.tool_calls],
             content=response.content,
@@ -171,6 +140,95 @@ class LLMVerdictProvider:
             replayable=True,
             audit=audit,
         )
+
+    def _call(
+        self,
+        bot: str,
+        at: datetime,
+        messages: list[dict[str, str]],
+        bound: PromptBound,
+        price: ModelPrice,
+        worst_case: int,
+        audit: dict[str, Any],
+    ) -> tuple[LLMResponse, int, int, int]:
+        """The HTTP attempts, each reserved before it is sent and settled after it: a retried
+        timeout is charged per request sent. Returns the response, its cost and its usage."""
+        started = time.perf_counter()
+        hold_s = self.settings.llm_timeout_s + self.settings.ledger_reservation_grace_s
+        attempt = charged_total = charged_prompt = 0
+        while True:
+            attempt += 1
+            try:
+                reservation = self.ledger.reserve(bot, worst_case, at, hold_s=hold_s)
+            except BudgetExhausted as exc:
+                reason = "cap_closed" if exc.closed else "budget_exhausted"
+                raise LLMFailure(reason, str(exc), audit) from None
+            try:
+                response = self.client.attempt(messages, TOOLS, attempt, started)
+            except LLMCallError as exc:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                # Errors before a response are not billed, except a timeout, which may have been.
+                charged = price.cost_micros(bound.tokens, 0) if exc.reason == "timeout" else 0
+                self.ledger.settle(reservation, charged)
+                charged_total += charged
+                charged_prompt += bound.tokens if charged else 0
+                if self.client.should_retry(exc, attempt):
+                    self.client.wait_before_retry(attempt)
+                    continue
+                # One failed call for usage and the breaker, however many attempts it took.
+                self._failed(bot, at, exc.reason, charged_total, charged_prompt, 0, elapsed_ms)
+                audit.update(
+                    error=str(exc),
+                    latency_ms=round(elapsed_ms, 3),
+                    attempts=attempt,
+                    cost_usd=charged_total / 1e6,
+                )
+                raise LLMFailure(exc.reason, str(exc), audit) from None
+            response, cost, prompt, completion = self._settle_usage(
+                bot, at, reservation, response, bound, price, audit
+            )
+            # Earlier attempts that timed out were charged too: the call's cost includes them.
+            return response, cost + charged_total, prompt, completion
+
+    def _settle_usage(
+        self,
+        bot: str,
+        at: datetime,
+        reservation: Reservation,
+        response: LLMResponse,
+        bound: PromptBound,
+        price: ModelPrice,
+        audit: dict[str, Any],
+    ) -> tuple[LLMResponse, int, int, int]:
+        """Charge the reported usage (the worst case when none is reported); refuse usage that
+        cannot be true (negative, absurd, not a number) as a provider error."""
+        max_completion = self.client.max_output_tokens
+        prompt, completion = response.prompt_tokens, response.completion_tokens
+        if prompt is None or completion is None:
+            prompt, completion = bound.tokens, max_completion
+        problem = (
+            "usage is not a whole number"
+            if not all(type(v) is int for v in (prompt, completion))
+            else usage_problem(prompt, completion, bound, max_completion)
+        )
+        if problem is not None:
+            # What the endpoint will bill is unknown: charge the whole reservation.
+            self.ledger.settle(reservation, reservation.amount_micros)
+            self._failed(bot, at, "bad_usage", reservation.amount_micros, 0, 0, response.latency_ms)
+            audit.update(
+                error=problem,
+                usage=response.raw_usage,
+                cost_usd=reservation.amount_micros / 1e6,
+            )
+            raise LLMFailure("bad_usage", problem, audit)
+        cost = price.cost_micros(prompt, completion)
+        settlement = self.ledger.settle(reservation, cost)
+        if settlement.over_reported:
+            audit["over_reported"] = {
+                "reserved_usd": reservation.amount_micros / 1e6,
+                "charged_usd": cost / 1e6,
+            }
+        return response, cost, prompt, completion
 
     def _failed(
         self,
