@@ -153,6 +153,10 @@ class BotKeys(EvidenceKeys):
     def audit(self) -> str:  # stream
         return self.key("audit")
 
+    @property
+    def audit_written(self) -> str:  # zset: audit stream id -> epoch it was written (1/min)
+        return self.key("audit", "written")
+
     # verdicts
     @property
     def verdict_cache(self) -> str:  # hash: cache key -> verdict JSON

@@ -41,8 +41,11 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
             app.state.service = ContextService.from_settings(settings)
         retention = None
         if owns_service and settings.retention_interval_s > 0:
+            failures = app.state.service.components.metrics.retention_failures
             retention = RetentionScheduler(
-                app.state.service.components.memory, settings.retention_interval_s
+                app.state.service.components.memory,
+                settings.retention_interval_s,
+                on_failure=lambda scope: failures.labels(scope).inc(),
             ).start()
         yield
         if retention is not None:

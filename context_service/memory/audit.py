@@ -2,7 +2,11 @@
 
 Stream entry ids follow the time of the event (``at``, in milliseconds), so "what did the bot
 see and decide at 14:05" is an XRANGE. Ids must grow: an entry appended with an ``at`` earlier
-than the newest entry is filed just after it (its ``at`` field keeps the real time). Payloads
+than the newest entry is filed just after it (its ``at`` field keeps the real time).
+
+Retention ages entries by when they were *written*, not by ``at``: a backtest's entries are dated
+at past candles and must stay queryable for ``audit_max_age_days`` after the run. A small sorted
+set of write-time marks (one per minute of writing) maps write times to stream ids. Payloads
 are stored as one JSON field, so nested manifests survive intact.
 
 Entries are size-bounded (:data:`MAX_ENTRY_BYTES`): long strings (prompts, LLM answers) are cut
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,19 +36,67 @@ APPEND_LUA = """
 local at_ms = tonumber(ARGV[1])
 local seq = 0
 if at_ms < 0 then at_ms = 0 end
+local last_id = nil
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last > 0 then
-  local dash = string.find(last[1][1], '-', 1, true)
-  local last_ms = tonumber(string.sub(last[1][1], 1, dash - 1))
-  local last_seq = tonumber(string.sub(last[1][1], dash + 1))
+  last_id = last[1][1]
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  -- emptied by a trim: the stream still refuses ids up to its last generated one
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last_id = info[i + 1] end
+  end
+end
+if last_id then
+  local dash = string.find(last_id, '-', 1, true)
+  local last_ms = tonumber(string.sub(last_id, 1, dash - 1))
+  local last_seq = tonumber(string.sub(last_id, dash + 1))
   if at_ms <= last_ms then
     at_ms = last_ms
     seq = last_seq + 1
   end
 end
 if at_ms == 0 and seq == 0 then seq = 1 end
-return redis.call('XADD', KEYS[1], at_ms .. '-' .. seq, 'kind', ARGV[2], 'at', ARGV[3],
-                  'payload', ARGV[4])
+local id = redis.call('XADD', KEYS[1], at_ms .. '-' .. seq, 'kind', ARGV[2], 'at', ARGV[3],
+                      'payload', ARGV[4])
+-- A write-time mark at most once a minute: retention ages entries by when they were written.
+local written = tonumber(ARGV[5])
+local mark = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #mark == 0 or tonumber(mark[2]) <= written - 60 then
+  redis.call('ZADD', KEYS[2], written, id)
+end
+return id
+"""
+
+# Drop entries written before a cutoff (ARGV[1], epoch seconds). Stream ids grow in write order
+# (APPEND_LUA) and the entries from one mark up to the next were written within 60 s of the first
+# mark: so everything before the first mark newer than (cutoff - 60 s)'s mark was written before
+# the cutoff. Entries older than the first mark (written by a version without marks) age by their
+# id (ARGV[2], the cutoff as a stream id).
+TRIM_LUA = """
+local cutoff_s = tonumber(ARGV[1])
+local function older(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  if tonumber(am) ~= tonumber(bm) then return tonumber(am) < tonumber(bm) end
+  return tonumber(as) < tonumber(bs)
+end
+local threshold = ARGV[2]
+local first = redis.call('ZRANGE', KEYS[2], 0, 0)
+if #first > 0 and older(first[1], threshold) then threshold = first[1] end
+local done = redis.call('ZREVRANGEBYSCORE', KEYS[2], cutoff_s - 60, '-inf', 'LIMIT', 0, 1,
+                        'WITHSCORES')
+if #done > 0 then
+  local after = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. done[2], '+inf', 'LIMIT', 0, 1)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', done[2])
+  if #after == 0 then
+    local n = redis.call('XLEN', KEYS[1])
+    redis.call('DEL', KEYS[1], KEYS[2])
+    return n
+  end
+  if older(threshold, after[1]) then threshold = after[1] end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', threshold)
 """
 
 DEFAULT_WINDOW = timedelta(minutes=5)
@@ -61,7 +114,9 @@ class AuditTrail:
     def __init__(self, client: redis.Redis, keys: BotKeys) -> None:
         self._client = client
         self._key = keys.audit
+        self._marks = keys.audit_written
         self._append = client.register_script(APPEND_LUA)
+        self._trim = client.register_script(TRIM_LUA)
 
     def append(self, kind: str, payload: dict[str, Any], at: datetime | None = None) -> str:
         """Add an entry; returns its stream id. ``payload`` must be JSON-serialisable."""
@@ -73,7 +128,8 @@ class AuditTrail:
         except TypeError as exc:
             raise ValueError(f"audit payload is not JSON-serialisable: {exc}") from None
         entry_id = self._append(
-            keys=[self._key], args=[_ms(moment), kind, moment.isoformat(), document]
+            keys=[self._key, self._marks],
+            args=[_ms(moment), kind, moment.isoformat(), document, int(time.time())],
         )
         return as_text(entry_id)
 
@@ -110,9 +166,14 @@ class AuditTrail:
         return self.query(moment - window, moment + window, limit=limit)
 
     def trim(self, max_entries: int, max_age: timedelta, now: datetime | None = None) -> int:
-        """Drop entries older than ``max_age`` and all but the newest ``max_entries``."""
+        """Drop entries written more than ``max_age`` before ``now`` and all but the newest
+        ``max_entries``."""
         cutoff = (now or utcnow()) - max_age
-        removed = int(self._client.xtrim(self._key, minid=str(_ms(cutoff)), approximate=False))
+        removed = int(
+            self._trim(
+                keys=[self._key, self._marks], args=[int(cutoff.timestamp()), f"{_ms(cutoff)}-0"]
+            )
+        )
         removed += int(self._client.xtrim(self._key, maxlen=max_entries, approximate=False))
         return removed
 

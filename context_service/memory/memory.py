@@ -16,6 +16,7 @@ from context_service.models import Insight, as_utc, utcnow
 from context_service.redis_text import as_text
 from context_service.settings import Settings, get_settings
 
+from . import unreadable
 from .audit import AuditTrail
 from .evidence import RedisKnowledgeStore
 from .insights import InsightRules, detect_insights
@@ -112,22 +113,30 @@ class Memory:
         return sorted(as_text(m) for m in members)
 
     def apply_retention(self, now: datetime | None = None) -> dict[str, Any]:
-        """Apply the retention settings to every known bot.
+        """Apply the retention settings to every known bot, each on its own.
 
         Evidence past its lane TTL or ``valid_until`` is deleted; audit streams lose entries
-        older than ``audit_max_age_days`` and beyond ``audit_max_entries``. Trade history, and
-        therefore statistics, are kept. Returns counts per bot (market-wide evidence:
-        :meth:`purge_market`).
+        written more than ``audit_max_age_days`` ago and beyond ``audit_max_entries``. Trade
+        history, and therefore statistics, are kept. Returns counts per bot (market-wide
+        evidence: :meth:`purge_market`). A bot whose
+        retention fails (an id an older version registered, a key of the wrong type) gets an
+        ``error`` entry instead, logged and counted; the other bots expire on time.
         """
         moment = _utc_or_none(now) or utcnow()
         max_age = timedelta(days=self.settings.audit_max_age_days)
         report: dict[str, Any] = {}
         for bot_id in self.bot_ids():
-            bot = self.bot(bot_id)
-            report[bot_id] = {
-                "evidence_expired": len(bot.evidence.purge_expired(moment)),
-                "audit_trimmed": bot.audit.trim(self.settings.audit_max_entries, max_age, moment),
-            }
+            try:
+                bot = self.bot(bot_id, register=False)
+                expired = bot.evidence.purge_expired(moment)
+                trimmed = bot.audit.trim(self.settings.audit_max_entries, max_age, moment)
+            except redis.ConnectionError:
+                raise  # Redis is down: every bot would fail the same way; retry next pass
+            except Exception as exc:  # one bad bot must not stop retention for the others
+                unreadable.note("retention", bot_id, bot_id, exc)
+                report[bot_id] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                continue
+            report[bot_id] = {"evidence_expired": len(expired), "audit_trimmed": trimmed}
         return report
 
     def purge_market(self, now: datetime | None = None) -> int:

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from context_service.memory import unreadable
+
+
+class _UnreadableRecords(Collector):
+    """Stored records skipped because they no longer validate (process-wide counts)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "ctx_unreadable_records",
+            "Stored records skipped on read because they no longer validate, by kind",
+            labels=["kind"],
+        )
+        for kind, count in sorted(unreadable.counts().items()):
+            family.add_metric([kind], count)
+        yield family
 
 
 class ServiceMetrics:
@@ -41,6 +61,13 @@ class ServiceMetrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.retention_failures = Counter(
+            "ctx_retention_failures",
+            "Retention failures: a bot skipped ('bot') or a whole pass ('pass')",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.registry.register(_UnreadableRecords())
         self.http_latency: Histogram = Histogram(
             "ctx_http_request_seconds",
             "HTTP request latency",
