@@ -45,6 +45,19 @@ class Settings(BaseSettings):
         default=USER_DATA / "redis" / "context.db",
         description="Data file of the embedded Redis used when redis_url is unset.",
     )
+    redis_connect_timeout_s: float = Field(
+        default=0.25, gt=0, le=30, description="Connect timeout of Redis connections."
+    )
+    redis_socket_timeout_s: float = Field(
+        default=1.0, gt=0, le=60, description="Read/write timeout of a Redis command."
+    )
+    redis_probe_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="While Redis is unreachable, requests are refused at once and one probe "
+        "per interval checks whether it is back.",
+    )
     journal_dir: Path = Field(
         default=USER_DATA / "journal",
         description="Where trade events are journaled while Redis is unreachable.",

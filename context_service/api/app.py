@@ -17,7 +17,9 @@ from context_service import __version__
 from context_service.api import errors
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
+from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
+from context_service.memory.health import RedisHealth
 from context_service.retention import RetentionScheduler
 from context_service.service import ContextService
 from context_service.settings import Settings, get_settings
@@ -39,6 +41,9 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.service is None:
             app.state.service = ContextService.from_settings(settings)
+        app.state.redis_health = RedisHealth(
+            app.state.service.components.redis, settings.redis_probe_interval_s
+        )
         retention = None
         if owns_service and settings.retention_interval_s > 0:
             failures = app.state.service.components.metrics.retention_failures
@@ -61,9 +66,11 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.redis_health = None
     errors.install(app)
     app.include_router(api_router())
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RedisGate, health_of=lambda: app.state.redis_health)
     app.add_middleware(RequestObserver, metrics_of=lambda: _metrics(app))
     return app

