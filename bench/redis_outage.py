@@ -43,8 +43,11 @@ def redis_binary() -> str:
 
 def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
     process = subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
-        + ["--save", "", "--appendonly", "no", "--daemonize", "no"],
+        [
+            redis_binary(),
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)),
+            *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
