@@ -101,7 +101,34 @@ class Settings(BaseSettings):
     )
 
     # --- sidecar HTTP API ----------------------------------------------------------------
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="The operator token (CTX_API_TOKEN): every route. Shared by the bots too "
+        "when no per-bot tokens are configured.",
+    )
+    bot_token_hashes: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="SHA-256 hashes of each bot's token, JSON {bot_id: hex or [hex, ...]}.",
+    )
+    bot_tokens_file: Path | None = Field(
+        default=None,
+        description="JSON file of bot token hashes (as bot_token_hashes), re-read on change.",
+    )
+    bot_token: SecretStr | None = Field(
+        default=None,
+        description="The bot side: this bot's own token for the sidecar (CTX_BOT_TOKEN); "
+        "CTX_API_TOKEN is used when unset.",
+    )
+    bot_token_file: Path | None = Field(
+        default=None,
+        description="The bot side: a file holding this bot's token, re-read when it changes "
+        "(rotation without a restart); wins over CTX_BOT_TOKEN.",
+    )
+    metrics_access: Literal["loopback", "token", "open"] = Field(
+        default="loopback",
+        description="/metrics, /docs and /openapi.json: open to loopback clients and behind the "
+        "operator token otherwise (loopback), always behind it (token), or open.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

@@ -15,10 +15,12 @@ from fastapi import FastAPI
 
 from context_service import __version__
 from context_service.api import errors
+from context_service.api.auth import Authenticate
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
 from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
+from context_service.credentials import TokenBook
 from context_service.memory.health import RedisHealth
 from context_service.retention import RetentionScheduler
 from context_service.service import ContextService
@@ -67,10 +69,15 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     app.state.settings = settings
     app.state.service = service
     app.state.redis_health = None
+    app.state.tokens = TokenBook(settings)
     errors.install(app)
     app.include_router(api_router())
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RedisGate, health_of=lambda: app.state.redis_health)
+    # Before the body is read: an unauthenticated request never gets that far.
+    app.add_middleware(
+        Authenticate, book_of=lambda: app.state.tokens, metrics_access=settings.metrics_access
+    )
     app.add_middleware(RequestObserver, metrics_of=lambda: _metrics(app))
     return app

@@ -29,13 +29,31 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings, host: str) -> str | None:
     """Why the service must not start on ``host``, or None when it may."""
-    if settings.api_token is None and not is_loopback(host):
+    from context_service.credentials import TokenBook, token_weakness
+
+    try:
+        book = TokenBook(settings)
+    except ValueError as exc:
+        return f"bot tokens unusable: {exc}"
+    if book.open and not is_loopback(host):
         return (
             f"refusing to serve on {host} without an API token: set CTX_API_TOKEN, "
             "or bind to 127.0.0.1"
         )
-    if settings.api_token is not None and len(settings.api_token.get_secret_value()) < 16:
-        return "CTX_API_TOKEN is too short: use at least 16 characters"
+    if settings.api_token is not None:
+        weakness = token_weakness(settings.api_token.get_secret_value())
+        if weakness:
+            return f"CTX_API_TOKEN is too weak: {weakness}"
+    if settings.api_token is not None and not book.per_bot:
+        log.warning(
+            json.dumps(
+                {
+                    "event": "shared_token",
+                    "message": "no per-bot tokens (CTX_BOT_TOKENS_FILE / CTX_BOT_TOKEN_HASHES): "
+                    "every bot uses the operator token and can act for the others",
+                }
+            )
+        )
     return None
 
 

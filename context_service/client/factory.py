@@ -330,10 +330,9 @@ def build_strategy_context(
         else:
             from context_service.client.http import HttpContextClient
 
-            token = settings.api_token.get_secret_value() if settings.api_token else None
             client = HttpContextClient(
                 settings.sidecar_url,
-                token=token,
+                token=_sidecar_token(settings),
                 timeout_s=settings.sidecar_timeout_s,
                 journal_dir=settings.journal_dir / bot_id,
             )
@@ -358,6 +357,16 @@ def build_strategy_context(
         knowledge=knowledge,
         knowledge_pending=bool(knowledge) and client is not None,
     )
+
+
+def _sidecar_token(settings: Settings) -> Any:
+    """The bot's own token (a file re-read on change, or CTX_BOT_TOKEN), else the shared one."""
+    if settings.bot_token_file is not None:
+        from context_service.client.token import FileTokenAuth
+
+        return FileTokenAuth(settings.bot_token_file)
+    secret = settings.bot_token or settings.api_token
+    return secret.get_secret_value() if secret else None
 
 
 def _knowledge(config: dict[str, Any], options: StrategyOptions) -> list[Any]:

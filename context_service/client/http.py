@@ -31,7 +31,7 @@ class HttpContextClient:
         self,
         base_url: str,
         *,
-        token: str | None = None,
+        token: str | httpx.Auth | None = None,
         timeout_s: float = 2.0,
         transport: httpx.BaseTransport | None = None,
         journal_dir: Path | None = None,
@@ -46,10 +46,11 @@ class HttpContextClient:
             self._journal = JournaledTradeWriter(
                 self.store_trade_event, journal_dir, unreachable=(ContextUnavailable,)
             )
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Authorization": f"Bearer {token}"} if isinstance(token, str) else {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers=headers,
+            auth=token if isinstance(token, httpx.Auth) else None,
             timeout=_timeout(timeout_s),
             transport=transport,
         )

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from context_service.credentials import token_weakness
 from context_service.fleet.envfiles import EnvFileError, is_set, read_env_file
 from context_service.fleet.model import BotSpec, Fleet
+from context_service.fleet.tokens import BOT_TOKEN_VAR
 
 BOT_TEMPLATE = "docker/env/bot.env.example"
 SHARED_TEMPLATE = "docker/env/fleet.env.example"
 SIDECAR_TEMPLATE = "docker/env/sidecar.env.example"
-MIN_TOKEN_CHARS = 16  # the sidecar refuses to start with a shorter token
 MIN_JWT_SECRET_CHARS = 32  # Freqtrade's config schema (api_server.jwt_secret_key minLength)
 LIVE_OPT_IN_VAR = "CTX_LIVE_TRADING"
 LIVE_OPT_IN_VALUE = "I_UNDERSTAND"
@@ -26,7 +27,6 @@ EXCHANGE_KEY_VARS = (
     "FREQTRADE__EXCHANGE__PASSWORD",
 )
 SHARED_REQUIRED = (
-    "CTX_API_TOKEN",
     "FREQTRADE__API_SERVER__USERNAME",
     "FREQTRADE__API_SERVER__PASSWORD",
     "FREQTRADE__API_SERVER__JWT_SECRET_KEY",
@@ -66,6 +66,14 @@ def _check_bot(root: Path, bot: BotSpec, problems: list[Problem]) -> None:
     values = _env(root, bot.env_file, BOT_TEMPLATE, where, problems)
     if values is None:
         return
+    if is_set(values, BOT_TOKEN_VAR):
+        weakness = token_weakness(values[BOT_TOKEN_VAR])
+        if weakness:
+            problems.append(
+                Problem(
+                    "error", where, f"{BOT_TOKEN_VAR} in {bot.env_file} is too weak: {weakness}"
+                )
+            )
     missing = [k for k in EXCHANGE_KEY_VARS if not is_set(values, k)]
     opted_in = values.get(LIVE_OPT_IN_VAR, "") == LIVE_OPT_IN_VALUE
     if bot.dry_run:
@@ -96,15 +104,23 @@ def _check_bot(root: Path, bot: BotSpec, problems: list[Problem]) -> None:
 
 def _short_secrets(shared: dict[str, str], path: Path) -> list[Problem]:
     """Secrets the sidecar or Freqtrade would reject at start-up for being too short."""
-    minimums = (
-        ("CTX_API_TOKEN", MIN_TOKEN_CHARS, "the sidecar"),
-        ("FREQTRADE__API_SERVER__JWT_SECRET_KEY", MIN_JWT_SECRET_CHARS, "Freqtrade"),
-    )
+    minimums = (("FREQTRADE__API_SERVER__JWT_SECRET_KEY", MIN_JWT_SECRET_CHARS, "Freqtrade"),)
     return [
         Problem("error", "shared", f"{key} in {path} is too short: {who} needs {n}+ characters")
         for key, n, who in minimums
         if len(shared[key]) < n
     ]
+
+
+def _operator_token(sidecar: dict[str, str], path: Path) -> list[Problem]:
+    if not is_set(sidecar, "CTX_API_TOKEN"):
+        return [
+            Problem("error", "sidecar", f"CTX_API_TOKEN (the operator token) not set in {path}")
+        ]
+    weakness = token_weakness(sidecar["CTX_API_TOKEN"])
+    if weakness:
+        return [Problem("error", "sidecar", f"CTX_API_TOKEN in {path} is too weak: {weakness}")]
+    return []
 
 
 def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
@@ -119,7 +135,18 @@ def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
             )
         else:
             problems += _short_secrets(shared, fleet.shared_env_file)
+        if is_set(shared, "CTX_API_TOKEN"):
+            problems.append(
+                Problem(
+                    "error",
+                    "shared",
+                    f"CTX_API_TOKEN in {fleet.shared_env_file} would give every bot the operator "
+                    f"token: move it to {fleet.sidecar.env_file} (bots get their own tokens)",
+                )
+            )
     sidecar = _env(root, fleet.sidecar.env_file, SIDECAR_TEMPLATE, "sidecar", problems)
+    if sidecar is not None:
+        problems += _operator_token(sidecar, fleet.sidecar.env_file)
     if sidecar is not None and is_set(sidecar, "CTX_LLM_API_KEY") and not fleet.sidecar.egress:
         problems.append(
             Problem("warning", "sidecar", "an LLM key is set but egress is off: LLM calls fail")

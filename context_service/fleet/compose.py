@@ -15,8 +15,10 @@ from typing import Any
 import yaml
 
 from context_service.fleet.model import BOT_API_PORT_IN_CONTAINER, BotSpec, Fleet
+from context_service.fleet.tokens import TOKENS_FILE_NAME, write_bot_tokens
 
 GENERATED_DIR = Path("docker/generated")
+BOT_TOKENS_IN_SIDECAR = "/app/config/bot-tokens.json"
 COMPOSE_NAME = "compose.yaml"
 SIDECAR_PORT = 8787
 FREQTRADE_HOME = "/freqtrade"
@@ -79,6 +81,8 @@ def _sidecar_environment(fleet: Fleet) -> dict[str, str]:
         # The only writable place of the read-only sidecar: trade events wait here while
         # Redis is unreachable.
         "CTX_JOURNAL_DIR": "/app/data/journal",
+        # Hashes of each bot's own token (fleet/tokens.py); re-read when it changes.
+        "CTX_BOT_TOKENS_FILE": BOT_TOKENS_IN_SIDECAR,
     }
     caps = fleet.llm_caps
     for var, value in (
@@ -102,7 +106,11 @@ def _sidecar(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
         "image": SIDECAR_IMAGE,
         "env_file": [_rel(fleet.shared_env_file), _rel(fleet.sidecar.env_file)],
         "environment": _sidecar_environment(fleet),
-        "volumes": [f"{_rel(fleet_file)}:{FLEET_FILE_IN_SIDECAR}:ro", "sidecar-data:/app/data"],
+        "volumes": [
+            f"{_rel(fleet_file)}:{FLEET_FILE_IN_SIDECAR}:ro",
+            f"./{GENERATED_DIR}/{TOKENS_FILE_NAME}:{BOT_TOKENS_IN_SIDECAR}:ro",
+            "sidecar-data:/app/data",
+        ],
         "depends_on": {"redis": {"condition": "service_healthy"}},
         "networks": ["backend", "egress"] if fleet.sidecar.egress else ["backend"],
         "healthcheck": {
@@ -236,6 +244,7 @@ def write_fleet(fleet: Fleet, fleet_file: Path, root: Path) -> Rendered:
     out = root / GENERATED_DIR
     out.mkdir(parents=True, exist_ok=True)
     relative_fleet = fleet_file.relative_to(root) if fleet_file.is_relative_to(root) else fleet_file
+    write_bot_tokens(fleet, root, out)
     compose_path = out / COMPOSE_NAME
     compose_path.write_text(compose_yaml(render_compose(fleet, relative_fleet)), encoding="utf-8")
     configs: dict[str, Path] = {}

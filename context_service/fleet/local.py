@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from context_service.credentials import token_hash
 from context_service.fleet.compose import bot_config
 from context_service.fleet.model import BotSpec, FleetFileError, load_fleet
 
@@ -104,7 +105,11 @@ def _prepare(root: Path, bot: BotSpec, fleet_path: Path | None) -> dict[str, str
     (state / f"{bot.id}.config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     env = dict(os.environ)
     # Per-run random credentials unless the operator set their own; never written to disk.
-    env.setdefault("CTX_API_TOKEN", secrets.token_urlsafe(24))
+    env.setdefault("CTX_API_TOKEN", secrets.token_urlsafe(32))
+    # The bot's own token for this run; the sidecar gets only its hash.
+    bot_token = env.get("CTX_BOT_TOKEN") or secrets.token_urlsafe(32)
+    env["CTX_BOT_TOKEN"] = bot_token
+    env["CTX_BOT_TOKEN_HASHES"] = json.dumps({bot.id: token_hash(bot_token)})
     env.setdefault("FREQTRADE__API_SERVER__USERNAME", "operator")
     env.setdefault("FREQTRADE__API_SERVER__PASSWORD", secrets.token_urlsafe(16))
     env.setdefault("FREQTRADE__API_SERVER__JWT_SECRET_KEY", secrets.token_urlsafe(32))

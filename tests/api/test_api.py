@@ -63,12 +63,20 @@ def test_every_v1_route_needs_the_token(client: TestClient, method: str, path: s
     assert missing.headers["www-authenticate"] == "Bearer"
 
 
-def test_health_ready_metrics_and_docs_are_open(client: TestClient) -> None:
+def test_health_and_ready_are_open_metrics_and_docs_need_loopback_or_the_token(
+    client: TestClient, service
+) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["redis"] == "ok"
-    metrics = client.get("/metrics")
+    # A remote client (TestClient's default address) needs the operator token.
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/openapi.json").status_code == 401
+    metrics = client.get("/metrics", headers=AUTH)
     assert metrics.status_code == 200 and "ctx_http_requests_total" in metrics.text
-    assert "/v1/verdicts" in client.get("/openapi.json").json()["paths"]
+    assert "/v1/verdicts" in client.get("/openapi.json", headers=AUTH).json()["paths"]
+    with TestClient(create_app(service=service), client=("127.0.0.1", 40000)) as local:
+        assert local.get("/metrics").status_code == 200
+        assert local.get("/docs").status_code == 200
 
 
 def test_evidence_batch_with_one_bad_object_writes_nothing(client: TestClient, service) -> None:
@@ -184,7 +192,7 @@ def test_llm_usage_reports_spend_calls_fallbacks_and_latency(
         llm_mock.post(CHAT_URL).mock(return_value=ok_response(confidence=3))  # invalid
         client.post("/v1/verdicts", json=make_request(1).model_dump(mode="json"), headers=AUTH)
         usage = client.get("/v1/llm/usage", headers=AUTH).json()
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=AUTH).text
 
     day = usage["global"]["day"]
     assert usage["day"] == NOW.strftime("%Y-%m-%d") and usage["month"] == "2022-03"
@@ -201,8 +209,14 @@ def test_llm_usage_reports_spend_calls_fallbacks_and_latency(
     assert 'ctx_verdict_fallbacks_total{provider="llm",reason="invalid_tool_call"} 1.0' in metrics
 
 
-def test_no_token_configured_means_open_api(make_service) -> None:
-    with TestClient(create_app(service=make_service(llm=False))) as client:
+def test_no_token_configured_means_open_api_for_loopback_hosts_only(make_service) -> None:
+    app = create_app(service=make_service(llm=False))
+    with TestClient(app, base_url="http://127.0.0.1:8787") as client:
+        assert client.get("/v1/alerts").status_code == 200
+        assert client.get("/v1/alerts", headers={"Host": "localhost:8787"}).status_code == 200
+        # DNS rebinding: a page on evil.example resolved to 127.0.0.1 sends its own Host.
+        rebound = client.get("/v1/alerts", headers={"Host": "evil.example:8787"})
+        assert rebound.status_code == 403 and "evil.example" in rebound.json()["detail"]
         assert client.get("/v1/alerts").status_code == 200
 
 

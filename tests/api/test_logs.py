@@ -24,7 +24,9 @@ def test_json_formatter_merges_json_messages_and_wraps_plain_ones() -> None:
 
 def test_access_log_and_metrics_use_route_templates(make_service, caplog) -> None:
     with (
-        TestClient(create_app(service=make_service(llm=False))) as client,
+        TestClient(
+            create_app(service=make_service(llm=False)), base_url="http://127.0.0.1"
+        ) as client,
         caplog.at_level(logging.INFO, logger="context_service.access"),
     ):
         client.get("/v1/bots/bot-7/verdicts")

@@ -16,7 +16,9 @@ from context_service.service import ContextService
 def test_readyz_and_verdicts_report_a_redis_outage(redis_server) -> None:
     client = redis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=1)
     service = ContextService(make_settings(llm_enabled=False), client, Keyspace(prefix="outage"))
-    with TestClient(create_app(service=service), raise_server_exceptions=False) as api:
+    with TestClient(
+        create_app(service=service), raise_server_exceptions=False, base_url="http://127.0.0.1"
+    ) as api:
         assert api.get("/readyz").status_code == 200
         assert (
             api.post("/v1/verdicts", json=make_request().model_dump(mode="json")).status_code == 200
@@ -38,7 +40,9 @@ def test_a_redis_outage_trips_the_health_flag_and_recovery_clears_it(redis_serve
 
     client = connect(settings)
     service = ContextService(settings, client, Keyspace(prefix="outage"))
-    with TestClient(create_app(service=service), raise_server_exceptions=False) as api:
+    with TestClient(
+        create_app(service=service), raise_server_exceptions=False, base_url="http://127.0.0.1"
+    ) as api:
         assert (
             api.post("/v1/verdicts", json=make_request().model_dump(mode="json")).status_code == 200
         )

@@ -22,12 +22,15 @@ def project(tmp_path: Path) -> Path:
     (root / "user_data" / "config.kucoin.example.json").write_text("{}", encoding="utf-8")
     write_env(
         root / "docker/env/fleet.env",
-        CTX_API_TOKEN="tok-" + "a" * 28,
         FREQTRADE__API_SERVER__USERNAME="operator",
         FREQTRADE__API_SERVER__PASSWORD="pw-" + "b" * 20,
         FREQTRADE__API_SERVER__JWT_SECRET_KEY="jwt-" + "c" * 40,
     )
-    write_env(root / "docker/env/sidecar.env", CTX_LLM_ENABLED="false")
+    write_env(
+        root / "docker/env/sidecar.env",
+        CTX_LLM_ENABLED="false",
+        CTX_API_TOKEN="Xq7-Lm2pZ9rT4vWb8sKd1fGh6jNc3yEu",
+    )
     for bot in ("btc-trend", "alt-swing"):
         write_env(
             root / f"docker/env/{bot}.env",

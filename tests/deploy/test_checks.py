@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from context_service.fleet.checks import check_fleet, errors
 from context_service.fleet.model import load_fleet
 from deploy.fleet_helpers import edit_fleet, write_env
@@ -26,9 +28,30 @@ def test_missing_env_file_names_the_template(project: Path) -> None:
 
 
 def test_placeholder_shared_secrets_are_errors(project: Path) -> None:
-    write_env(project / "docker/env/fleet.env", CTX_API_TOKEN="change-me")
+    write_env(project / "docker/env/fleet.env", FREQTRADE__API_SERVER__USERNAME="change-me")
     (msg,) = _messages(project)
-    assert "CTX_API_TOKEN" in msg and "FREQTRADE__API_SERVER__PASSWORD" in msg
+    assert "FREQTRADE__API_SERVER__USERNAME" in msg and "FREQTRADE__API_SERVER__PASSWORD" in msg
+
+
+def test_the_operator_token_stays_out_of_the_bots_env(project: Path) -> None:
+    shared = (project / "docker/env/fleet.env").read_text()
+    (project / "docker/env/fleet.env").write_text(shared + "CTX_API_TOKEN=" + "Zk3" * 12 + "\n")
+    (msg,) = _messages(project)
+    assert "would give every bot the operator token" in msg and "Zk3" not in msg
+
+
+@pytest.mark.parametrize("token", ["change-me", "short-token", "a" * 40])
+def test_a_missing_or_weak_operator_token_is_refused(project: Path, token: str) -> None:
+    write_env(project / "docker/env/sidecar.env", CTX_API_TOKEN=token)
+    (msg,) = _messages(project)
+    assert "CTX_API_TOKEN" in msg and token not in msg
+
+
+def test_a_weak_bot_token_is_refused(project: Path) -> None:
+    env = project / "docker/env/btc-trend.env"
+    env.write_text(env.read_text() + "CTX_BOT_TOKEN=password1password1\n")
+    (msg,) = _messages(project)
+    assert "bot btc-trend" in msg and "CTX_BOT_TOKEN" in msg and "too weak" in msg
 
 
 def test_live_without_opt_in_is_refused(project: Path) -> None:
@@ -78,15 +101,3 @@ def test_missing_base_config_is_an_error(project: Path) -> None:
     (project / "user_data/config.kucoin.example.json").unlink()
     (msg,) = _messages(project)
     assert "base Freqtrade config" in msg
-
-
-def test_short_sidecar_token_is_refused_before_start(project: Path) -> None:
-    write_env(
-        project / "docker/env/fleet.env",
-        CTX_API_TOKEN="short-token",
-        FREQTRADE__API_SERVER__USERNAME="operator",
-        FREQTRADE__API_SERVER__PASSWORD="pw-" + "b" * 20,
-        FREQTRADE__API_SERVER__JWT_SECRET_KEY="jwt-" + "c" * 40,
-    )
-    (msg,) = _messages(project)
-    assert "CTX_API_TOKEN" in msg and "16+ characters" in msg and "short-token" not in msg

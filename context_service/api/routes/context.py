@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from context_service.api.auth import authorize
 from context_service.api.routes.deps import Service
 from context_service.bounds import EventTime
 from context_service.keys import validate_bot_id
@@ -37,8 +38,9 @@ class ContextResponse(BaseModel):
 
 
 @router.post("/context", response_model=ContextResponse)
-def synthesize(body: ContextRequest, service: Service) -> ContextResponse:
+def synthesize(body: ContextRequest, service: Service, request: Request) -> ContextResponse:
     """Synthesize the working memory within the token budget, as of a time if given."""
+    authorize(request, body.bot_id)
     synthesis = service.synthesize(body.bot_id, body.budget_tokens, body.as_of)
     manifest = synthesis.manifest.model_dump(mode="json", exclude={"entries"})
     if body.manifest_entries == "all":

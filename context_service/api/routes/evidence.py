@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from context_service.api.auth import authorize
 from context_service.api.routes.deps import Service
 from context_service.keys import validate_bot_id
 from context_service.knowledge import validate_objects
@@ -48,8 +49,11 @@ def invalid_batch(problems: list[dict[str, Any]], total: int) -> JSONResponse:
 
 
 @router.post("/evidence", response_model=UpsertResult)
-def upsert_evidence(batch: EvidenceBatch, service: Service) -> UpsertResult | JSONResponse:
+def upsert_evidence(
+    batch: EvidenceBatch, service: Service, request: Request
+) -> UpsertResult | JSONResponse:
     """Upsert a batch; one invalid object rejects the whole batch (422) and nothing is stored."""
+    authorize(request, batch.bot_id)
     objects, problems = validate_objects(batch.objects)
     if problems:
         return invalid_batch(problems, len(batch.objects))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from context_service.api.auth import authorize
 from context_service.api.routes.deps import BotId, Service
 from context_service.bounds import EventTime, HorizonTime
 from context_service.memory import TradeEvent
@@ -20,8 +21,9 @@ class RecordResult(BaseModel):
 
 
 @router.post("/trades/events", response_model=RecordResult)
-def record_trade_event(event: TradeEvent, service: Service) -> RecordResult:
+def record_trade_event(event: TradeEvent, service: Service, request: Request) -> RecordResult:
     """Record a fill or a closed trade; idempotent (a repeated event is a duplicate)."""
+    authorize(request, event.bot_id)
     stored = service.record_trade_event(event)
     return RecordResult(stored=stored, duplicate=not stored)
 

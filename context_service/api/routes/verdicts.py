@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from context_service.api.auth import authorize
 from context_service.api.routes.deps import BotId, Service
 from context_service.contract import Verdict, VerdictRequest
 
@@ -14,9 +15,10 @@ router = APIRouter(tags=["verdicts"])
 
 
 @router.post("/verdicts", response_model=Verdict)
-async def request_verdict(body: VerdictRequest, service: Service) -> Response:
+async def request_verdict(body: VerdictRequest, service: Service, request: Request) -> Response:
     """A verdict on a candidate signal (replay -> llm -> rules -> hold; source and reasons
     recorded). Entries need a ``buy`` verdict; the strategy's risk gates still apply."""
+    authorize(request, body.bot_id)
     # The hot path: one hop to a worker thread for the blocking work, and the verdict
     # serialized once (FastAPI would validate it again in another thread hop).
     verdict = await run_in_threadpool(service.decide_live, body)
