@@ -133,7 +133,9 @@ class VerdictRequest(BaseModel):
         # The snapshot is what the verdict is about: another pair or candle would file the
         # verdict under one candle while deciding on another.
         if self.snapshot.pair != self.pair:
-            raise ValueError(f"snapshot.pair {self.snapshot.pair!r} differs from pair {self.pair!r}")
+            raise ValueError(
+                f"snapshot.pair {self.snapshot.pair!r} differs from pair {self.pair!r}"
+            )
         if self.snapshot.candle_time != self.candle_time:
             raise ValueError(
                 f"snapshot.candle_time {self.snapshot.candle_time.isoformat()} differs from "

@@ -6,7 +6,8 @@ request is refused (401) before its body is read or parsed. It also decides the 
 are not about one bot:
 
 * ``/v1/bots/{bot_id}/...`` and ``/v1/llm/usage?bot_id=``: a bot token only for its own id (403);
-* fleet-wide routes (alerts, dashboard data, usage of every bot, reopening caps): the operator;
+* fleet-wide routes (alerts, dashboard data, usage of every bot, reopening caps, market-wide
+  evidence that every bot reads): the operator;
 * ``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``: per ``CTX_METRICS_ACCESS``: ``loopback``
   (default: open to loopback clients, the operator token otherwise), ``token`` or ``open``;
 * ``/healthz``, ``/readyz`` and the ``/dashboard`` page and assets (data under ``/v1``): open.
@@ -29,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from context_service.credentials import Principal, TokenBook
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
-OPERATOR_PREFIXES = ("/v1/alerts", "/v1/dashboard/", "/v1/llm/caps/")
+OPERATOR_PREFIXES = ("/v1/alerts", "/v1/dashboard/", "/v1/llm/caps/", "/v1/market/")
 DOC_PATHS = ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 OPEN_PATHS = ("/healthz", "/readyz", "/dashboard")
 BOT_PATH = re.compile(r"/v1/bots/([^/]*)(/.*)?")

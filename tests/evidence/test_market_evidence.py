@@ -254,9 +254,12 @@ def test_retention_purges_expired_market_evidence(make_service) -> None:
     assert service.components.market.get("short-lived") is None
 
 
-def test_a_year_9999_observation_in_a_bots_evidence_is_stored_not_a_crash(http) -> None:
+def test_a_year_9999_observation_in_a_bots_evidence_is_refused_not_a_crash(http) -> None:
     far = notice(9, observed_at="9999-12-31T23:59:59Z")
     response = http.post("/v1/evidence", json={"bot_id": "bot-a", "objects": [far]}, headers=AUTH)
+    assert response.status_code == 422 and "in the future" in response.text
+    near = notice(9)
+    response = http.post("/v1/evidence", json={"bot_id": "bot-a", "objects": [near]}, headers=AUTH)
     assert response.status_code == 200, response.text
     context = http.post(
         "/v1/context", json={"bot_id": "bot-a", "budget_tokens": 2000}, headers=AUTH

@@ -100,11 +100,8 @@ def test_100_concurrent_over_reporting_calls_stay_near_the_cap(
     make_service, llm_mock: respx.MockRouter, factor: float
 ) -> None:
     service = make_service(cap_global_daily_usd=Decimal("0.05"))
-    bound = prompt_bound(
-        service.llm.counter,
-        build_messages(make_request(), "x"),
-        TOOLS,  # type: ignore[union-attr]
-    )
+    counter = TokenCounter(service.settings.llm_model)
+    bound = prompt_bound(counter, build_messages(make_request(), "x"), TOOLS)
     llm_mock.post(CHAT_URL).mock(side_effect=reported(int(bound.tokens * factor), 300))
     requests = [make_request(i, bot_id=f"bot-{i % 10}") for i in range(100)]
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -147,7 +144,7 @@ def test_every_retried_attempt_is_reserved_and_charged(
 
     assert verdict.source == "rules" and route.call_count == 3
     [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
-    bound = entry.payload["llm"]["estimated_prompt_tokens"]
+    bound = entry.payload["providers"]["llm"]["estimated_prompt_tokens"]
     per_attempt = 0.40 * bound  # micro-dollars of the prompt of one request (gpt-4.1-mini)
     spent = service.ledger.status("bot-1", NOW)["bot-daily"]["spent_usd"]
     assert spent * 1e6 == pytest.approx(3 * per_attempt, abs=3)
