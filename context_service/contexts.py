@@ -22,6 +22,7 @@ from typing import Any
 from context_service.contract import VerdictRequest
 from context_service.engine import ContextEngine, Synthesis
 from context_service.keys import validate_bot_id
+from context_service.lru import LRU
 from context_service.models import KnowledgeObject
 from context_service.verdicts.market_data import snapshot_evidence, snapshot_evidence_id
 
@@ -29,37 +30,44 @@ from context_service.verdicts.market_data import snapshot_evidence, snapshot_evi
 SNAPSHOT_MEMO_S = 60.0
 LIVE_SYNTHESIS_MEMO_S = 1.0
 SYNTHESIS_MEMO_ENTRIES = 2_048
+# Snapshot memo entries kept per cached bot (pairs x timeframes a bot trades).
+PUSHED_PER_BOT = 16
 
 
 class BotContexts:
-    """The engines of every bot a service has seen; built from the service's components."""
+    """The engines of the bots a service has used most recently (``max_cached_bots``; the
+    others are dropped and rebuilt from Redis when asked again), built from its components."""
 
     def __init__(self, components: Any) -> None:
         self.components = components
-        self._engines: dict[str, ContextEngine] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self._pushed: dict[tuple[str, str], tuple[str, float]] = {}
+        # Bounded: distinct bot ids must not grow the process without limit.
+        bots = components.settings.max_cached_bots
+        self._bots: LRU[str, tuple[ContextEngine, threading.Lock]] = LRU(bots)
+        self._pushed: LRU[tuple[str, str], tuple[str, float]] = LRU(bots * PUSHED_PER_BOT)
         self._memo: OrderedDict[tuple, tuple[Any, float, Synthesis]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
     def engine(self, bot_id: str) -> ContextEngine:
         """The context engine of ``bot_id`` (one per bot, cached)."""
-        validate_bot_id(bot_id)
-        with self._guard:
-            engine = self._engines.get(bot_id)
-            if engine is None:
-                c = self.components
-                # memory mode: the engine's own store, which it keeps in step without re-reading
-                store = c.memory.bot(bot_id).evidence if c.evidence_store == "redis" else None
-                engine = ContextEngine(store=store, model=c.settings.llm_model, shared=c.market)
-                self._engines[bot_id] = engine
-                self._locks[bot_id] = threading.Lock()
-            return engine
+        return self._state(bot_id)[0]
 
     def _lock(self, bot_id: str) -> threading.Lock:
-        self.engine(bot_id)
-        return self._locks[bot_id]
+        return self._state(bot_id)[1]
+
+    def _state(self, bot_id: str) -> tuple[ContextEngine, threading.Lock]:
+        validate_bot_id(bot_id)
+
+        def create() -> tuple[ContextEngine, threading.Lock]:
+            c = self.components
+            # memory mode: the engine's own store, which it keeps in step without re-reading
+            store = c.memory.bot(bot_id).evidence if c.evidence_store == "redis" else None
+            engine = ContextEngine(store=store, model=c.settings.llm_model, shared=c.market)
+            return engine, threading.Lock()
+
+        return self._bots.get_or_create(bot_id, create)
+
+    def __len__(self) -> int:
+        return len(self._bots)
 
     def upsert(
         self, bot_id: str, objects: list[KnowledgeObject], now: datetime
@@ -128,4 +136,4 @@ class BotContexts:
         if pushed and pushed[0] == fingerprint and time.monotonic() - pushed[1] < SNAPSHOT_MEMO_S:
             return
         engine.upsert(snapshot_evidence(snapshot), now=now)
-        self._pushed[memo_key] = (fingerprint, time.monotonic())
+        self._pushed.put(memo_key, (fingerprint, time.monotonic()))

@@ -114,6 +114,7 @@ class TokenBook:
         self._file_stamp: tuple[float, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._fleet_bots = _fleet_bots(settings.fleet_file)
         self._reload(force=True)
 
     @property
@@ -127,8 +128,13 @@ class TokenBook:
         return bool(self._static or self._from_file)
 
     def known_bots(self) -> set[str]:
+        """Bots with a token, and the bots of the fleet file: with per-bot tokens, only these
+        get state in the sidecar (any other id is refused before it costs memory)."""
         self._reload()
-        return {*self._static.values(), *self._from_file.values()}
+        return {*self._static.values(), *self._from_file.values(), *self._fleet_bots}
+
+    def is_known(self, bot_id: str) -> bool:
+        return not self.per_bot or bot_id in self.known_bots()
 
     def identify(self, token: str) -> Principal | None:
         if self._operator is not None and hmac.compare_digest(
@@ -171,3 +177,15 @@ class TokenBook:
             self._file_stamp = stamp
             if not force:
                 log.warning("bot tokens reloaded from %s", self._file)
+
+
+def _fleet_bots(fleet_file: Path | None) -> set[str]:
+    if fleet_file is None:
+        return set()
+    from context_service.fleet.model import FleetFileError, load_fleet
+
+    try:
+        return {bot.id for bot in load_fleet(fleet_file).bots}
+    except FleetFileError as exc:
+        log.error("fleet file unreadable, its bots are not known: %s", exc)
+        return set()

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         default=3660, ge=1, le=36_600, description="How far ahead valid_until may reach."
     )
 
+    max_cached_bots: int = Field(
+        default=512,
+        ge=1,
+        le=100_000,
+        description="Bots whose engine and caches stay in memory (least recently used dropped).",
+    )
+
     # --- context synthesis ---------------------------------------------------------------
     context_budget_tokens: int = Field(default=1500, ge=50, le=128_000)
 

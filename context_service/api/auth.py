@@ -12,7 +12,9 @@ are not about one bot:
   (default: open to loopback clients, the operator token otherwise), ``token`` or ``open``;
 * ``/healthz``, ``/readyz`` and the ``/dashboard`` page and assets (data under ``/v1``): open.
 
-Routes whose bot id is in the body call :func:`authorize` once it is parsed. With no token
+Routes whose bot id is in the body call :func:`authorize` once it is parsed. With per-bot
+tokens, bot ids the sidecar does not know (no token, not in the fleet file) are 404: only known
+bots get state. With no token
 configured at all (loopback only, see serve.py) the Host header must name a loopback host, so a
 web page cannot reach the API through DNS rebinding.
 """
@@ -80,6 +82,9 @@ class Authenticate:
         principal = _principal(book, headers.get("authorization"))
         if isinstance(principal, tuple):
             return principal, None
+        match = BOT_PATH.fullmatch(path)
+        if match and not book.is_known(match.group(1)):
+            return (404, unknown_bot(match.group(1))), principal
         if principal.role == "bot":
             problem = _bot_may_not(principal, path, scope.get("query_string", b""))
             if problem:
@@ -141,10 +146,19 @@ async def require_token(request: Request) -> None:
 
 
 def authorize(request: Request, bot_id: str) -> None:
-    """403 unless the caller may act for ``bot_id`` (routes with the bot id in the body)."""
+    """403 unless the caller may act for ``bot_id`` (routes with the bot id in the body); 404
+    for a bot the sidecar does not know (with per-bot tokens, only known bots get state)."""
     principal = principal_of(request)
     if not principal.may_act_for(bot_id):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"this token belongs to bot {principal.bot_id}, not {bot_id!r}",
         )
+    if not request.app.state.tokens.is_known(bot_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, unknown_bot(bot_id))
+
+
+def unknown_bot(bot_id: str) -> str:
+    return (f"unknown bot {bot_id!r}: give it a token (the fleet file, CTX_BOT_TOKENS_FILE) first")[
+        :200
+    ]

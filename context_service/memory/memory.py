@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from context_service.keys import Keyspace, validate_bot_id
+from context_service.lru import LRU
 from context_service.models import Insight, as_utc, utcnow
 from context_service.redis_text import as_text
 from context_service.settings import Settings, get_settings
@@ -90,7 +91,8 @@ class Memory:
         self.client = client
         self.keyspace = keyspace or Keyspace()
         self.settings = settings or get_settings()
-        self._bots: dict[str, BotMemory] = {}
+        # Bounded: a BotMemory holds parse caches; distinct ids must not grow the process.
+        self._bots: LRU[str, BotMemory] = LRU(self.settings.max_cached_bots)
         self.market = MarketEvidence(
             RedisKnowledgeStore(client, self.keyspace.market(), self.settings.evidence_ttl_hours)
         )
@@ -104,7 +106,7 @@ class Memory:
             if not register:
                 return found
             self.client.sadd(self.keyspace.bots, found.bot_id)
-            self._bots[bot_id] = found
+            self._bots.put(bot_id, found)
         return found
 
     def bot_ids(self) -> list[str]:

@@ -120,9 +120,16 @@ def test_fleet_wide_routes_need_the_operator_token(
     assert call(client, method, path, body, OPERATOR).status_code == 200
 
 
-def test_the_operator_acts_for_any_bot(client: TestClient) -> None:
-    for method, path, body in bot_routes("bot-c"):
-        assert call(client, method, path, body, OPERATOR).status_code == 200, path
+def test_the_operator_acts_for_every_known_bot_and_unknown_ids_get_no_state(
+    client: TestClient, service
+) -> None:
+    for bot_id in ("bot-a", "bot-b"):
+        for method, path, body in bot_routes(bot_id):
+            assert call(client, method, path, body, OPERATOR).status_code == 200, path
+    for method, path, body in bot_routes("bot-c")[:-2]:  # usage and leases: not per-bot state
+        refused = call(client, method, path, body, OPERATOR)
+        assert refused.status_code == 404 and "unknown bot" in refused.text, path
+    assert "bot-c" not in service.memory.bot_ids()
 
 
 def test_authentication_happens_before_the_body_is_read(service) -> None:
