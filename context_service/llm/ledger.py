@@ -216,6 +216,15 @@ class CostLedger:
             self._alert_over_report(reservation, actual_micros)
         return settlement
 
+    def close(self, reservation: Reservation, reason: str) -> None:
+        """Close every cap of ``reservation`` to new calls (an endpoint's usage cannot be
+        trusted); alerts like an over-report."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cap in reservation.caps:
+            pipe.hset(cap.key, "closed", reason[:200])
+        pipe.execute()
+        self._alert_over_report(reservation, None)
+
     def reopen(
         self, bot_id: str | None, at: datetime, caps: Sequence[str] = CAP_NAMES
     ) -> list[str]:
@@ -280,20 +289,21 @@ class CostLedger:
             self._fire(bot_id, cap, 80, used)
         self._fire(bot_id, cap, 100, used, refused_micros=amount)
 
-    def _alert_over_report(self, reservation: Reservation, actual: int) -> None:
+    def _alert_over_report(self, reservation: Reservation, actual: int | None) -> None:
         if self.alerts is None:
             return
         periods = ", ".join(f"{c.name} {c.period}" for c in reservation.caps)
+        reported = "absurd usage" if actual is None else f"{micros_to_usd(actual):.6f} USD"
         self.alerts.fire(
             key=f"over-report:{reservation.caps[0].period}",
             level="critical",
-            message=f"LLM endpoint reported {micros_to_usd(actual):.6f} USD for a call reserved "
-            f"at {micros_to_usd(reservation.amount_micros):.6f} USD; caps closed ({periods}) "
+            message=f"LLM endpoint reported {reported} for a call reserved at "
+            f"{micros_to_usd(reservation.amount_micros):.6f} USD; caps closed ({periods}) "
             "until the period ends or an operator reopens them",
             bot_id=reservation.bot_id,
             data={
                 "reserved_usd": micros_to_usd(reservation.amount_micros),
-                "actual_usd": micros_to_usd(actual),
+                "actual_usd": None if actual is None else micros_to_usd(actual),
                 "caps": [c.name for c in reservation.caps],
             },
         )

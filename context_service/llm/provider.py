@@ -212,8 +212,11 @@ class LLMVerdictProvider:
             else usage_problem(prompt, completion, bound, max_completion)
         )
         if problem is not None:
-            # What the endpoint will bill is unknown: charge the whole reservation.
+            # What the endpoint will bill is unknown: charge the whole reservation, and when it
+            # claims far more than could have been sent, stop calling it (caps closed, alert).
             self.ledger.settle(reservation, reservation.amount_micros)
+            if problem.startswith("absurd"):
+                self.ledger.close(reservation, problem)
             self._failed(bot, at, "bad_usage", reservation.amount_micros, 0, 0, response.latency_ms)
             audit.update(
                 error=problem,

@@ -109,14 +109,22 @@ def test_100_concurrent_over_reporting_calls_stay_near_the_cap(
 
     status = service.ledger.status(None, NOW)["global-daily"]
     assert status["closed"] and status["reserved_usd"] == 0
-    by_llm = [v for v in verdicts if v.source == "llm"]
-    refused = [v for v in verdicts if v.source != "llm"]
-    assert refused and all(
-        "llm:cap_closed" in v.fallback_reason or "budget" in v.fallback_reason for v in refused
-    )  # type: ignore[operator]
-    # Only calls already in flight when the first over-report settled could add to the excess.
-    assert status["spent_usd"] == pytest.approx(sum(v.cost_usd for v in by_llm), abs=1e-6)
-    assert status["spent_usd"] <= 0.05 * factor
+    reasons = {v.fallback_reason for v in verdicts if v.source != "llm"}
+    if factor < 4:  # recorded at the real figure; the caps close on the first over-report
+        by_llm = [v for v in verdicts if v.source == "llm"]
+        assert by_llm and status["spent_usd"] == pytest.approx(
+            sum(v.cost_usd for v in by_llm), abs=1e-6
+        )
+        # Only calls already in flight when the caps closed could add to the excess.
+        assert status["spent_usd"] <= 0.05 * factor
+    else:  # more than could have been sent: a provider error, charged the reservation
+        assert "replay:miss; llm:bad_usage" in reasons
+        assert status["spent_usd"] <= 0.05
+    assert reasons <= {
+        "replay:miss; llm:bad_usage",
+        "replay:miss; llm:cap_closed",
+        "replay:miss; llm:budget_exhausted",
+    }
 
 
 @pytest.mark.parametrize(
@@ -132,7 +140,9 @@ def test_negative_or_absurd_usage_is_a_provider_error(
     report = service.usage.report(NOW, "bot-1")
     day = report["bots"]["bot-1"]["day"]
     assert day["cost_usd"] >= 0 and day["failed_calls"] == 1
-    assert service.ledger.status("bot-1", NOW)["bot-daily"]["reserved_usd"] == 0
+    status = service.ledger.status("bot-1", NOW)["bot-daily"]
+    assert status["reserved_usd"] == 0
+    assert status["closed"] is (prompt > 10**6 or completion_tokens > 10**6)  # absurd: closed
 
 
 def test_every_retried_attempt_is_reserved_and_charged(
