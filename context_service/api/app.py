@@ -21,6 +21,7 @@ from context_service.api.logs import RequestObserver
 from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
 from context_service.credentials import TokenBook
+from context_service.memory.connection import stop_embedded
 from context_service.memory.health import RedisHealth
 from context_service.retention import RetentionScheduler
 from context_service.service import ContextService
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
             retention.stop()
         if owns_service and app.state.service is not None:
             app.state.service.close()
+            stop_embedded(app.state.service.components.redis)  # SIGTERM must not leave it running
 
     app = FastAPI(
         title="Context service",

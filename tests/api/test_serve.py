@@ -45,3 +45,67 @@ def test_main_exits_before_binding(monkeypatch, caplog) -> None:
     assert code == 2
     [record] = caplog.records
     assert json.loads(record.getMessage())["event"] == "refused_to_start"
+
+
+def test_sigterm_stops_the_embedded_redis_with_the_sidecar(tmp_path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from loopback import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTX_")}
+    env.update(
+        CTX_EMBEDDED_REDIS_PATH=str(tmp_path / "redis" / "context.db"),
+        CTX_JOURNAL_DIR=str(tmp_path / "journal"),
+        CTX_RETENTION_INTERVAL_S="0",
+    )
+    log_file = tmp_path / "serve.log"
+    redis_pid = 0
+    with log_file.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "context_service", "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        found = re.search(r"embedded Redis running \(pid (\d+)\)", log_file.read_text())
+        assert found, log_file.read_text()
+        redis_pid = int(found.group(1))
+        os.kill(redis_pid, 0)  # running
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises it
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(redis_pid):
+            time.sleep(0.1)
+        assert not _alive(redis_pid), "the embedded redis-server outlived the sidecar"
+        assert (tmp_path / "redis").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if redis_pid and _alive(redis_pid):  # never leave a server behind, even on failure
+            os.kill(redis_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return False
+    return "State:\tZ" not in status.read_text()
