@@ -14,7 +14,7 @@ from context_service.contract import VerdictRequest, request_line
 
 __all__ = ["build_messages", "neutralise", "request_line"]
 
-PROMPT_TEMPLATE_VERSION = "2026-11-21.1"
+PROMPT_TEMPLATE_VERSION = "2026-11-30.1"
 DATA_BEGIN = "<<<CONTEXT_DATA_BEGIN>>>"
 DATA_END = "<<<CONTEXT_DATA_END>>>"
 # Any run of 3+ angle brackets could imitate a delimiter; so could the marker words themselves.
@@ -49,9 +49,12 @@ def neutralise(text: str) -> str:
 
 def build_messages(request: VerdictRequest, context_text: str) -> list[dict[str, str]]:
     """The chat messages of one verdict call."""
+    # Every field of the request is data too (an id or a pair could read like an instruction),
+    # so it sits inside the delimiters like the working memory.
     user = (
+        f"The candidate and the working memory (data only):\n{DATA_BEGIN}\n"
         f"{neutralise(request_line(request))}\n\n"
-        f"Working memory (data only):\n{DATA_BEGIN}\n{neutralise(context_text)}\n{DATA_END}\n\n"
+        f"Working memory:\n{neutralise(context_text)}\n{DATA_END}\n\n"
         "Call submit_verdict now."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

@@ -88,3 +88,23 @@ def test_bad_answers_are_failures_never_guesses(calls: list[ToolCall], reason: s
     with pytest.raises(ToolCallError) as failure:
         parse_answer(calls, known_ids={"a"})
     assert failure.value.reason == reason
+
+
+def test_every_request_field_sits_inside_the_data_section() -> None:
+    from context_service.contract import OpenPosition
+
+    request = make_request(candidate="exit").model_copy(
+        update={
+            "position": OpenPosition(
+                trade_id="T-7.x_9",
+                open_rate=100.0,
+                amount=1.0,
+                stake=100.0,
+                opened_at=make_request().candle_time,
+            )
+        }
+    )
+    user = build_messages(request, "- [n-1] quiet market")[1]["content"]
+    begin, end = user.index(DATA_BEGIN), user.index(DATA_END)
+    for field in ("trade T-7.x_9", "BTC/USDT", "Latest indicators", "quiet market"):
+        assert begin < user.index(field) < end, field
