@@ -235,3 +235,31 @@ def test_weak_tokens_are_named(token: str, weak: bool) -> None:
 def test_usage_of_a_bot_with_its_token(client: TestClient) -> None:
     usage = client.get("/v1/llm/usage", params={"bot_id": "bot-a"}, headers=bearer(TOKEN_A))
     assert usage.status_code == 200 and "bot-a" in usage.json()["bots"]
+
+
+def test_a_bot_holds_only_its_own_sub_accounts_lease(make_service, tmp_path) -> None:
+    from pathlib import Path
+
+    fleet_file = tmp_path / "bots.yaml"
+    fleet_file.write_text(
+        (Path(__file__).resolve().parents[2] / "bots.example.yaml").read_text(encoding="utf-8")
+    )
+    token = secrets.token_urlsafe(32)
+    service = make_service(
+        llm=False,
+        api_token=OPERATOR,
+        fleet_file=fleet_file,
+        bot_token_hashes={"btc-trend": token_hash(token)},
+    )
+    with TestClient(create_app(service=service)) as api:
+        other = api.post("/v1/leases/ctxalt01", json={"holder": "btc-trend"}, headers=bearer(token))
+        assert other.status_code == 403 and "ctxalt01" in other.json()["detail"]
+        own = api.post("/v1/leases/ctxbtc01", json={"holder": "btc-trend"}, headers=bearer(token))
+        assert own.status_code == 200
+        # The fleet file's other bots are known (the operator may act for them); strangers not.
+        assert api.get("/v1/bots/alt-swing/stats", headers=bearer(OPERATOR)).status_code == 200
+        assert api.get("/v1/bots/stranger/stats", headers=bearer(OPERATOR)).status_code == 404
+        released = api.delete(
+            "/v1/leases/ctxbtc01", params={"holder": "btc-trend"}, headers=bearer(token)
+        )
+        assert released.json()["released"] is True
