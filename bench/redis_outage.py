@@ -8,13 +8,14 @@ on the same port), ``settled`` (the following phase). Prints p50/p99/max and the
 each phase; ``--json`` prints the rows as JSON. Targets: every answer during the outage within
 250 ms (a 503), latency back to normal within seconds of recovery.
 
-    python bench/redis_outage.py [--rate 50] [--phase 5] [--json]
+    python bench/redis_outage.py [--rate 50] [--phase 5] [--json] [--code-dir ../main]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -127,7 +128,7 @@ def row(phase: str, results: list[tuple]) -> dict:
     }
 
 
-def run(rate: float, phase_s: float) -> list[dict]:
+def run(rate: float, phase_s: float, code_dir: Path = REPO) -> list[dict]:
     import tempfile
 
     redis_port, port = free_port(), free_port()
@@ -135,7 +136,8 @@ def run(rate: float, phase_s: float) -> list[dict]:
         server = start_redis(redis_port, Path(data_dir))
         sidecar = subprocess.Popen(
             [sys.executable, __file__, "--sidecar", str(port), f"redis://127.0.0.1:{redis_port}/0"],
-            cwd=REPO,
+            cwd=code_dir,
+            env={**os.environ, "PYTHONPATH": str(code_dir)},
         )
         rows = []
         try:
@@ -165,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--phase", type=float, default=5.0, help="seconds per phase")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--code-dir", type=Path, default=REPO, help="run the sidecar from another checkout"
+    )
     parser.add_argument("--sidecar", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sidecar:
         run_sidecar(int(args.sidecar[0]), args.sidecar[1])
         return 0
-    rows = run(args.rate, args.phase)
+    rows = run(args.rate, args.phase, args.code_dir.resolve())
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
