@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -63,15 +65,31 @@ _window_lock = threading.Lock()
 
 
 def time_window() -> TimeWindow:
-    """The process-wide window; read from the settings on first use."""
+    """The process-wide window: the one the app installed from its settings, else read from
+    the environment (``CTX_TIME_*``, as the settings would) on first use. (This module sits
+    below the settings, which are built from models that use it: it reads the variables
+    itself.)"""
     global _window
     if _window is None:
         with _window_lock:
             if _window is None:
-                from context_service.settings import get_settings
-
-                _window = window_from_settings(get_settings())
+                _window = window_from_env(os.environ)
     return _window
+
+
+def window_from_env(env: Mapping[str, str]) -> TimeWindow:
+    earliest = env.get("CTX_TIME_EARLIEST")
+    start = DEFAULT_EARLIEST
+    if earliest:
+        start = datetime.fromisoformat(earliest.replace("Z", "+00:00"))
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    future = env.get("CTX_TIME_MAX_FUTURE_S")
+    horizon = env.get("CTX_TIME_MAX_HORIZON_DAYS")
+    return TimeWindow(
+        earliest=start,
+        max_future=timedelta(seconds=float(future)) if future else DEFAULT_MAX_FUTURE,
+        max_horizon=timedelta(days=float(horizon)) if horizon else DEFAULT_MAX_HORIZON,
+    )
 
 
 def window_from_settings(settings: object) -> TimeWindow:

@@ -106,7 +106,7 @@ def _is_hex(text: str) -> bool:
 class TokenBook:
     """Resolves bearer tokens to principals; re-reads the tokens file when it changes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fleet_bots: set[str] | None = None) -> None:
         self._operator = settings.api_token.get_secret_value() if settings.api_token else None
         self._static = parse_hashes(settings.bot_token_hashes, "CTX_BOT_TOKEN_HASHES")
         self._file = settings.bot_tokens_file
@@ -114,7 +114,7 @@ class TokenBook:
         self._file_stamp: tuple[float, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._fleet_bots = _fleet_bots(settings.fleet_file)
+        self._fleet_bots = set(fleet_bots or ())  # the fleet file's bots are known too
         self._reload(force=True)
 
     @property
@@ -177,15 +177,3 @@ class TokenBook:
             self._file_stamp = stamp
             if not force:
                 log.warning("bot tokens reloaded from %s", self._file)
-
-
-def _fleet_bots(fleet_file: Path | None) -> set[str]:
-    if fleet_file is None:
-        return set()
-    from context_service.fleet.model import FleetFileError, load_fleet
-
-    try:
-        return {bot.id for bot in load_fleet(fleet_file).bots}
-    except FleetFileError as exc:
-        log.error("fleet file unreadable, its bots are not known: %s", exc)
-        return set()

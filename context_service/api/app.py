@@ -20,7 +20,9 @@ from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
 from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
+from context_service.bounds import set_time_window, window_from_settings
 from context_service.credentials import TokenBook
+from context_service.fleet.model import fleet_bots
 from context_service.memory.connection import stop_embedded
 from context_service.memory.health import RedisHealth
 from context_service.retention import RetentionScheduler
@@ -71,7 +73,8 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     app.state.settings = settings
     app.state.service = service
     app.state.redis_health = None
-    app.state.tokens = TokenBook(settings)
+    app.state.tokens = TokenBook(settings, fleet_bots(settings.fleet_file))
+    set_time_window(window_from_settings(settings))
     errors.install(app)
     app.include_router(api_router())
     # Outermost first: observe everything, then refuse oversized bodies before any route.

@@ -7,6 +7,7 @@ checks that look at env files live in :mod:`context_service.fleet.checks`.
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from context_service.keys import validate_bot_id
 
 # KuCoin sub-account names are 7-32 letters and digits; allow '-', '_' and '.' for other venues.
+log = logging.getLogger(__name__)
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PAIR_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
 MEMORY_RE = re.compile(r"^[1-9][0-9]*[kmgKMG]$")
@@ -206,3 +208,15 @@ def load_fleet(path: Path) -> Fleet:
     except yaml.YAMLError as exc:
         raise FleetFileError(f"{path} is not valid YAML: {exc}") from None
     return parse_fleet(data, source=str(path))
+
+
+def fleet_bots(path: Path | None) -> set[str]:
+    """The bot ids of the fleet file at ``path`` (none without one, or when it is unreadable:
+    logged, the sidecar then knows only the bots with tokens)."""
+    if path is None:
+        return set()
+    try:
+        return {bot.id for bot in load_fleet(path).bots}
+    except FleetFileError as exc:
+        log.error("fleet file unreadable, its bots are not known: %s", exc)
+        return set()

@@ -48,9 +48,7 @@ def _authorize(request: Request, account: str, holder: str) -> None:
 
 
 @router.post("/{account}")
-def acquire(
-    account: str, body: LeaseRequest, service: Service, request: Request
-) -> JSONResponse:
+def acquire(account: str, body: LeaseRequest, service: Service, request: Request) -> JSONResponse:
     """Take or renew the lease; 409 with the current holder when another bot has it."""
     _authorize(request, account, body.holder)
     try:
