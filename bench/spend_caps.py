@@ -146,7 +146,8 @@ def one_factor(factor: float, cap: Decimal, redis_url: str, delay_s: float) -> d
         stub.shutdown()
         service.close()
     now = service.clock()
-    status = service.ledger.status(None, now)["global-daily"]
+    ledger = getattr(service, "components", service).ledger  # older versions: on the service
+    status = ledger.status(None, now)["global-daily"]
     by_llm = [v for v in verdicts if v.source == "llm"]
     return {
         "factor": factor,

@@ -1,9 +1,10 @@
 """The FastAPI application of the sidecar.
 
 ``create_app(settings=None, service=None)`` builds it; without a service one is made from the
-settings when the app starts. Routes live under ``/v1`` behind the bearer token; ``/healthz``,
-``/readyz`` and ``/metrics`` are open. Every router is assembled in
-:mod:`context_service.api.router`.
+settings when the app starts. Routes live under ``/v1`` behind the bearer tokens (the
+operator's and one per bot, checked before the body is read: :mod:`context_service.api.auth`);
+``/healthz`` and ``/readyz`` are open, ``/metrics`` and the docs per ``CTX_METRICS_ACCESS``.
+Every router is assembled in :mod:`context_service.api.router`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Every router of the sidecar, assembled in one place.
 
-* open: ``/healthz``, ``/readyz``, ``/metrics`` and the dashboard page (it carries no data);
-* ``/v1``: everything else, behind the bearer token.
+* open: ``/healthz``, ``/readyz`` and the dashboard page (it carries no data); ``/metrics``
+  per ``CTX_METRICS_ACCESS`` (loopback or the operator token, :mod:`context_service.api.auth`);
+* ``/v1``: everything else, behind the bearer tokens (a bot's own, or the operator's).
 
 A new router is one module under ``context_service/api/routes/`` added to :data:`V1_ROUTERS`
 (or, without the token, to :func:`api_router`).

@@ -93,8 +93,10 @@ def test_a_bot_token_reaches_only_its_own_bot(client: TestClient, service) -> No
         refused = call(client, method, path, body, TOKEN_A)
         assert refused.status_code == 403, (path, refused.text)
         assert "bot-a" in refused.json()["detail"]
-    assert service.memory.bot("bot-b").evidence.get("n1") is None  # nothing planted
-    assert not service.redis.exists(service.keyspace.bot("bot-b").closed_trades)
+    assert service.components.memory.bot("bot-b").evidence.get("n1") is None  # nothing planted
+    assert not service.components.redis.exists(
+        service.components.keyspace.bot("bot-b").closed_trades
+    )
     for method, path, body in bot_routes("bot-a"):
         assert call(client, method, path, body, TOKEN_A).status_code == 200, path
     for method, path, body in bot_routes("bot-b"):
@@ -129,7 +131,7 @@ def test_the_operator_acts_for_every_known_bot_and_unknown_ids_get_no_state(
     for method, path, body in bot_routes("bot-c")[:-2]:  # usage and leases: not per-bot state
         refused = call(client, method, path, body, OPERATOR)
         assert refused.status_code == 404 and "unknown bot" in refused.text, path
-    assert "bot-c" not in service.memory.bot_ids()
+    assert "bot-c" not in service.components.memory.bot_ids()
 
 
 def test_authentication_happens_before_the_body_is_read(service) -> None:

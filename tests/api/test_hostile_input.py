@@ -133,7 +133,7 @@ def test_far_future_times_are_422_and_the_audit_stream_stays_in_order(
         response = post(client, path, body)
         assert response.status_code == 422, (path, response.text)
         assert "in the future" in response.json()["message"]
-    assert service.redis.exists(service.keyspace.bot("bot-1").audit) == 0
+    assert service.components.redis.exists(service.components.keyspace.bot("bot-1").audit) == 0
 
     assert post(client, "/v1/verdicts", verdict_body(1) | {"as_of": None}).status_code == 200
     entries = client.get("/v1/bots/bot-1/audit", headers=AUTH).json()
@@ -169,7 +169,7 @@ def test_merges_that_break_a_rule_are_422_and_write_nothing(client, service) -> 
     assert response.status_code == 422
     assert "valid_until must be later than observed_at" in response.json()["message"]
 
-    stored = service.memory.bot("bot-1").evidence.get("ins-1")
+    stored = service.components.memory.bot("bot-1").evidence.get("ins-1")
     assert len(stored.tags) == 30 and stored.valid_until is None
     good = insight(tags={"k0": "changed"})
     assert post(client, "/v1/evidence", {"bot_id": "bot-1", "objects": [good]}).status_code == 200
@@ -216,24 +216,24 @@ def test_bot_id_with_a_trailing_newline_is_422_everywhere(client) -> None:
 
 
 def test_records_an_older_version_stored_are_skipped_not_500(client, service) -> None:
-    keys = service.keyspace.bot("bot-1")
+    keys = service.components.keyspace.bot("bot-1")
     assert post(client, "/v1/trades/events", closed_trade(1)).status_code == 200
     # What an older version could write: a NaN profit, evidence dated in year 4000, a NaN cost.
-    service.redis.hset(
+    service.components.redis.hset(
         keys.closed_trades,
         "2",
         json.dumps(closed_trade(2) | {"trade_id": "2", "net_profit": float("nan"), "fees": 0.0}),
     )
-    service.redis.zadd(keys.closed_trades_by_time, {"2": T0.timestamp()})
+    service.components.redis.zadd(keys.closed_trades_by_time, {"2": T0.timestamp()})
     bad_evidence = insight(id="ta:BTC/USDT:1h", observed_at="4000-01-01T00:00:00+00:00")
-    service.redis.hset(keys.objects, "ta:BTC/USDT:1h", json.dumps(bad_evidence))
-    service.redis.hset(
+    service.components.redis.hset(keys.objects, "ta:BTC/USDT:1h", json.dumps(bad_evidence))
+    service.components.redis.hset(
         keys.objects,
         "ins-nan",
         json.dumps(insight(id="ins-nan") | {"metrics": {"x": float("nan")}}),
     )
-    service.redis.incr(keys.objects_version)
-    service.redis.hset(keys.llm_costs, "v-1", "nan")
+    service.components.redis.incr(keys.objects_version)
+    service.components.redis.hset(keys.llm_costs, "v-1", "nan")
 
     stats = client.get("/v1/bots/bot-1/stats", headers=AUTH)
     assert stats.status_code == 200
@@ -242,14 +242,16 @@ def test_records_an_older_version_stored_are_skipped_not_500(client, service) ->
     # The verdict's own snapshot replaces the unreadable object of the same id.
     verdict = post(client, "/v1/verdicts", verdict_body())
     assert verdict.status_code == 200 and verdict.json()["source"] == "rules"
-    repaired = service.memory.bot("bot-1").evidence.get("ta:BTC/USDT:1h")
+    repaired = service.components.memory.bot("bot-1").evidence.get("ta:BTC/USDT:1h")
     assert repaired is not None and repaired.observed_at == T0
     assert client.get("/v1/bots/bot-1/audit", headers=AUTH).status_code == 200
 
 
 def test_stored_audit_entries_with_nan_read_as_null(client, service) -> None:
-    key = service.keyspace.bot("bot-1").audit
-    service.redis.xadd(key, {"kind": "verdict", "at": T0.isoformat(), "payload": '{"x": NaN}'})
+    key = service.components.keyspace.bot("bot-1").audit
+    service.components.redis.xadd(
+        key, {"kind": "verdict", "at": T0.isoformat(), "payload": '{"x": NaN}'}
+    )
     entries = client.get("/v1/bots/bot-1/audit", headers=AUTH)
     assert entries.status_code == 200 and entries.json()[0]["payload"] == {"x": None}
 

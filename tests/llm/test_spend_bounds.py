@@ -107,7 +107,7 @@ def test_100_concurrent_over_reporting_calls_stay_near_the_cap(
     with ThreadPoolExecutor(max_workers=50) as pool:
         verdicts = list(pool.map(service.decide, requests))
 
-    status = service.ledger.status(None, NOW)["global-daily"]
+    status = service.components.ledger.status(None, NOW)["global-daily"]
     assert status["closed"] and status["reserved_usd"] == 0
     reasons = {v.fallback_reason for v in verdicts if v.source != "llm"}
     if factor < 4:  # recorded at the real figure; the caps close on the first over-report
@@ -137,10 +137,10 @@ def test_negative_or_absurd_usage_is_a_provider_error(
     service = make_service()
     verdict = service.decide(make_request())
     assert verdict.source == "rules" and verdict.fallback_reason == "replay:miss; llm:bad_usage"
-    report = service.usage.report(NOW, "bot-1")
+    report = service.components.usage.report(NOW, "bot-1")
     day = report["bots"]["bot-1"]["day"]
     assert day["cost_usd"] >= 0 and day["failed_calls"] == 1
-    status = service.ledger.status("bot-1", NOW)["bot-daily"]
+    status = service.components.ledger.status("bot-1", NOW)["bot-daily"]
     assert status["reserved_usd"] == 0
     assert status["closed"] is (prompt > 10**6 or completion_tokens > 10**6)  # absurd: closed
 
@@ -153,17 +153,17 @@ def test_every_retried_attempt_is_reserved_and_charged(
     verdict = service.decide(make_request())
 
     assert verdict.source == "rules" and route.call_count == 3
-    [entry] = service.memory.bot("bot-1").audit.query(kind="verdict")
+    [entry] = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     bound = entry.payload["providers"]["llm"]["estimated_prompt_tokens"]
     per_attempt = 0.40 * bound  # micro-dollars of the prompt of one request (gpt-4.1-mini)
-    spent = service.ledger.status("bot-1", NOW)["bot-daily"]["spent_usd"]
+    spent = service.components.ledger.status("bot-1", NOW)["bot-daily"]["spent_usd"]
     assert spent * 1e6 == pytest.approx(3 * per_attempt, abs=3)
-    assert service.ledger.open_reservations() == 0
+    assert service.components.ledger.open_reservations() == 0
 
 
 def test_an_operator_reopens_closed_caps_over_http(make_service, llm_mock) -> None:
     service = make_service(api_token="t" * 8 + "0123456789abcdef")
-    book = service.ledger
+    book = service.components.ledger
     book.settle(book.reserve("bot-1", 100, NOW), 1_000)
     headers = {"Authorization": "Bearer " + "t" * 8 + "0123456789abcdef"}
     with TestClient(create_app(service=service)) as client:
