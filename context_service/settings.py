@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         default=USER_DATA / "redis" / "context.db",
         description="Data file of the embedded Redis used when redis_url is unset.",
     )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Trade events count as stored only once this many replicas have them "
+        "(WAIT); else they stay in the journal. 0: the primary's answer is enough.",
+    )
+    redis_wait_timeout_ms: int = Field(default=1000, ge=10, le=60_000)
     journal_dir: Path = Field(
         default=USER_DATA / "journal",
         description="Where trade events are journaled while Redis is unreachable.",
