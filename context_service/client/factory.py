@@ -39,6 +39,11 @@ class StrategyOptions(BaseModel):
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     bot_id: str | None = None
     account: str | None = Field(default=None, description="Sub-account name for the lease.")
+    lease_holder: str | None = Field(
+        default=None,
+        description="Name this instance holds the lease under (default: the bot id); staged "
+        "deploys give each container its own, so the lease tells old and new apart.",
+    )
     budget: float | None = Field(default=None, gt=0, description="Defaults to available_capital.")
     per_pair_cap: float | None = Field(default=None, gt=0)
     fee_rate: float = Field(default=0.001, ge=0, lt=0.1, description="Worst-case fee reserve.")
@@ -53,7 +58,9 @@ class StrategyOptions(BaseModel):
         "(YAML or JSON; relative paths are inside the user_data directory).",
     )
 
-    _bot = field_validator("bot_id")(lambda cls, v: None if v is None else validate_bot_id(v))
+    _bot = field_validator("bot_id", "lease_holder")(
+        lambda cls, v: None if v is None else validate_bot_id(v)
+    )
     # Checked here with the lease's own rule: a name the sidecar refuses would otherwise leave
     # the bot running with every entry refused for "lease not held".
     _account = field_validator("account")(lambda cls, v: None if v is None else validate_account(v))
@@ -159,7 +166,7 @@ class StrategyContext:
         if self.client is None or self.in_process:
             return
         account = self.options.account or self.bot_id
-        status = self.client.acquire_lease(account, self.bot_id)
+        status = self.client.acquire_lease(account, self.options.lease_holder or self.bot_id)
         if status.held != self.lease_held:
             (logger.info if status.held else logger.error)(
                 "sub-account lease %s: %s", "held" if status.held else "NOT held", status.reason
