@@ -31,7 +31,7 @@ RESERVED_BOT_IDS = frozenset({"ctx-ledger", "ctx-global", "ctx-lease", "ctx-mark
 
 
 def validate_bot_id(bot_id: str) -> str:
-    if not isinstance(bot_id, str) or not BOT_ID_RE.match(bot_id):
+    if not isinstance(bot_id, str) or not BOT_ID_RE.fullmatch(bot_id):
         raise InvalidBotId(
             f"invalid bot id {bot_id!r}: use 1-32 characters of a-z, 0-9 and '-', "
             "starting with a letter or digit"
@@ -192,7 +192,7 @@ class Keyspace:
     prefix: str = DEFAULT_PREFIX
 
     def __post_init__(self) -> None:
-        if not PREFIX_RE.match(self.prefix):
+        if not PREFIX_RE.fullmatch(self.prefix):
             raise ValueError(f"invalid key prefix {self.prefix!r}")
 
     def bot(self, bot_id: str) -> BotKeys:

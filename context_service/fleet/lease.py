@@ -66,7 +66,7 @@ class LeaseState:
 
 
 def validate_account(account: str) -> str:
-    if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
         raise InvalidLeaseRequest(
             f"invalid account {account!r}: use the sub-account name (letters, digits, - _ .)"
         )

@@ -43,7 +43,7 @@ class Resources(BaseModel):
     @field_validator("memory")
     @classmethod
     def _memory(cls, value: str) -> str:
-        if not MEMORY_RE.match(value):
+        if not MEMORY_RE.fullmatch(value):
             raise ValueError(f"memory {value!r} must look like 512m or 1g")
         return value.lower()
 
@@ -77,7 +77,7 @@ class BotSpec(BaseModel):
     @field_validator("account")
     @classmethod
     def _account(cls, value: str) -> str:
-        if not ACCOUNT_RE.match(value):
+        if not ACCOUNT_RE.fullmatch(value):
             raise ValueError(
                 f"account {value!r}: use the sub-account name (letters, digits, '-', '_', '.')"
             )
@@ -87,7 +87,7 @@ class BotSpec(BaseModel):
     @classmethod
     def _pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pair in value:
-            if not PAIR_RE.match(pair):
+            if not PAIR_RE.fullmatch(pair):
                 raise ValueError(f"pair {pair!r} must look like BTC/USDT")
         if len(set(value)) != len(value):
             raise ValueError("pairs contain duplicates")

@@ -66,14 +66,14 @@ class TradeEvent(BaseModel):
             if value < 0:
                 raise ValueError("trade_id must not be negative")
             return value
-        if not TRADE_ID_RE.match(value):
+        if not TRADE_ID_RE.fullmatch(value):
             raise ValueError(f"trade_id {value!r} must match {TRADE_ID_RE.pattern}")
         return value
 
     @field_validator("order_id")
     @classmethod
     def _order_id(cls, value: str) -> str:
-        if not ORDER_ID_RE.match(value):
+        if not ORDER_ID_RE.fullmatch(value):
             raise ValueError("order_id must be 1-128 characters without whitespace")
         return value
 

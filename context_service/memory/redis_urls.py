@@ -75,7 +75,7 @@ def _nodes(text: str, default_port: int) -> tuple[tuple[str, int], ...]:
             port = int(port_text)
         else:
             raise InvalidRedisUrl(f"bad port in Redis node {item!r}")
-        if not HOST_RE.match(host):
+        if not HOST_RE.fullmatch(host):
             raise InvalidRedisUrl(f"bad host in Redis node {item!r}")
         nodes.append((host.strip("[]"), port))
     if not nodes:
@@ -117,7 +117,7 @@ def parse_ha_url(url: str) -> RedisTarget:
     unknown = set(options) - SENTINEL_OPTIONS
     if unknown:
         raise InvalidRedisUrl(f"unknown Sentinel URL options: {sorted(unknown)}")
-    if not parts or len(parts) > 2 or not SERVICE_RE.match(parts[0]):
+    if not parts or len(parts) > 2 or not SERVICE_RE.fullmatch(parts[0]):
         raise InvalidRedisUrl("a Sentinel URL ends with /SERVICE or /SERVICE/DB (the primary name)")
     db_text = parts[1] if len(parts) == 2 else "0"
     if not db_text.isdigit() or int(db_text) > 15:

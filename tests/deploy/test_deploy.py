@@ -233,3 +233,12 @@ def test_the_bot_takes_the_lease_under_the_holder_name_it_is_given():
     for bad in ("Bot 1", "bot-1\n", "x" * 40, 7):
         with pytest.raises(ConfigProblem):
             read_options({"context": {"lease_holder": bad}})
+
+
+def test_ids_with_a_trailing_newline_are_refused():
+    from context_service.fleet.lease import validate_account
+    from context_service.keys import validate_bot_id
+
+    for check, value in ((validate_bot_id, "bot-1\n"), (validate_account, "acc1\n")):
+        with pytest.raises(ValueError):
+            check(value)
