@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate the fleet file and env files, start nothing")
-    sub.add_parser("render", help="write docker/generated/compose.yaml and per-bot configs")
+    render = sub.add_parser("render", help="write docker/generated/compose.yaml and bot configs")
+    render.add_argument("--target", choices=("compose", "kubernetes"), default="compose")
+    render.add_argument("--image-prefix", default="", help="kubernetes: e.g. ghcr.io/me/")
     up = sub.add_parser("up", help="check, render, then start everything (or one bot)")
     up.add_argument("--bot", help="start only this bot (Redis and the sidecar if needed)")
     up.add_argument("--no-build", action="store_true", help="do not rebuild images")
@@ -185,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             if ok:
                 print(f"fleet OK: {len(fleet.bots)} bot(s): {', '.join(b.id for b in fleet.bots)}")
             return 0 if ok else 2
+        if args.command == "render" and args.target == "kubernetes":
+            from context_service.fleet.kubernetes import write_kubernetes
+
+            written = write_kubernetes(fleet, args.root, args.image_prefix)
+            for path in (written.manifests, written.secrets):
+                print(f"wrote {path.relative_to(args.root)}")
+            return 0
         if args.command == "render":
             rendered = write_fleet(fleet, args.root / args.fleet, args.root)
             print(f"wrote {rendered.compose_file.relative_to(args.root)}")
