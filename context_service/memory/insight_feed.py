@@ -59,8 +59,9 @@ class InsightFeed:
         """Fold in the trades closed since the last one; False when the picture is broken."""
         tracker, keys = self._tracker, self._keys
         upper = "+inf" if as_of is None else as_of.timestamp()
-        # Exclusive: a late trade closing at the very same moment shows in the count below.
-        lower = "-inf" if tracker.last is None else f"({tracker.last[0].timestamp()!r}"
+        # From the last close time on (inclusive): another trade closing at that very moment
+        # may follow it (a higher trade id); one that sorts before it shows in the count below.
+        lower = "-inf" if tracker.last is None else tracker.last[0].timestamp()
         pipe = self._client.pipeline(transaction=True)
         pipe.get(keys.closed_rewrites)
         pipe.zcount(keys.closed_trades_by_time, "-inf", upper)

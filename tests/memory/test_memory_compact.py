@@ -105,8 +105,9 @@ def test_incremental_insights_equal_a_full_recount_after_every_close(
     assert bot.insight_feed.rebuilds == 0
     assert bot.insights() == detect_insights(recount.closed_trades(), "bot-a", bot.insight_rules)
     assert bot.insight_feed.rebuilds == 1
-    # every other refresh read the one trade closed since the previous refresh, no more
-    assert read_sizes.count(1) >= len(order) - 2 * len(late) - 1
+    # every other refresh read the trade closed since the previous refresh and the previous
+    # one (same close time possible), no more
+    assert sum(1 for n in read_sizes if n <= 2) >= len(order) - 2 * len(late) - 1
     assert max(read_sizes) <= len(order)
 
 
