@@ -129,6 +129,8 @@ class StrategyContext:
     lease_held: bool = True
     knowledge: list[Any] = field(default_factory=list, repr=False)
     knowledge_pending: bool = False
+    strategy_version: str | None = None  # on every verdict and trade record (buildinfo.py)
+    config_hash: str | None = None
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
@@ -218,8 +220,12 @@ class StrategyContext:
                 fee_quote=price * amount * float(fee_rate or 0.0),
                 open_time=trade.open_date_utc,
                 **_verdict_fields(verdict),
+                **self._build(),
             )
         )
+
+    def _build(self) -> dict[str, str | None]:
+        return {"strategy_version": self.strategy_version, "config_hash": self.config_hash}
 
     def record_close(self, trade, order, when: datetime, realized: float, verdict) -> None:
         from context_service.memory.models import TradeEvent
@@ -249,6 +255,7 @@ class StrategyContext:
                 close_time=when,
                 exit_reason=(trade.exit_reason or order.ft_order_tag or None),
                 **_verdict_fields(verdict),
+                **self._build(),
             )
         )
 
@@ -346,8 +353,13 @@ def build_strategy_context(
             )
     knowledge = _knowledge(config, options)
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
+    from context_service.buildinfo import config_hash, strategy_version
+
+    version, config_id = strategy_version(), config_hash(config)
     gate = (
-        VerdictGate(client, bot_id, min_conf, stats)
+        VerdictGate(
+            client, bot_id, min_conf, stats, strategy_version=version, config_hash=config_id
+        )
         if options.gating and client is not None
         else None
     )
@@ -364,6 +376,8 @@ def build_strategy_context(
         config=config,
         knowledge=knowledge,
         knowledge_pending=bool(knowledge) and client is not None,
+        strategy_version=version,
+        config_hash=config_id,
     )
 
 

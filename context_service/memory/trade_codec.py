@@ -20,7 +20,10 @@ from .models import ClosedTrade, TradeEvent
 FILL_CODES = {"entry_fill": "e", "exit_fill": "x"}
 FILL_KINDS = {code: kind for kind, code in FILL_CODES.items()}
 SIDES = ("buy", "sell")
-INHERITED = ("verdict_id", "manifest_id", "context_hash", "confidence")
+INHERITED = (
+    *("verdict_id", "manifest_id", "context_hash", "confidence"),
+    *("strategy_version", "config_hash"),
+)
 # Positions after the leading fields (fills: nothing; closes: the order id).
 FIELDS = (
     "pair",
