@@ -132,7 +132,7 @@ def run(trades: int, objects: int, repeat: int, embedded: bool = False) -> dict:
     rng = random.Random(42)
     figures: dict = {"redis_version": client.info("server")["redis_version"]}
     try:
-        record_s, refresh_ms = 0.0, {}
+        record_s, refresh_ms, refresh_read = 0.0, {}, {}
         marks = {n for n in (1_000, 10_000) if n <= trades}
         # Events reach memory in the order they happen (fills and closes of trades interleave).
         timeline = [e for n in range(1, trades + 1) for e in _trade_events(n, rng)]
@@ -145,12 +145,18 @@ def run(trades: int, objects: int, repeat: int, embedded: bool = False) -> dict:
             if event.event != "trade_closed":
                 continue
             closes += 1
+            read_before = bot.insight_feed.trades_read
             start = time.perf_counter()
             bot.insights(event.time)  # what the sidecar does after each close
             refresh_ms[closes] = (time.perf_counter() - start) * 1000
+            refresh_read[closes] = bot.insight_feed.trades_read - read_before
             if closes in marks:
                 window = [refresh_ms[k] for k in range(max(1, closes - 49), closes + 1)]
                 figures[f"insight_refresh_ms_at_{closes}"] = statistics.median(window)
+                # load-independent: closed trades read per refresh (1 or 2, never the history)
+                figures[f"insight_refresh_trades_read_at_{closes}"] = statistics.mean(
+                    refresh_read[k] for k in range(max(1, closes - 49), closes + 1)
+                )
                 figures[f"insight_recount_ms_at_{closes}"], _ = _timed(
                     lambda: detect_insights(bot.trades.closed_trades(), "bench"), 3
                 )
@@ -250,8 +256,10 @@ ROWS = [
     ("bytes_per_trade_stats_only", "  of which closed-trade record", "{:,.0f} B"),
     ("record_ms_per_event", "record_trade_event", "{:.3f} ms/event"),
     ("insight_refresh_ms_at_1000", "insight refresh after a close, at 1k trades", "{:.2f} ms"),
+    ("insight_refresh_trades_read_at_1000", "  closed trades it read (mean of last 50)", "{:.2f}"),
     ("insight_recount_ms_at_1000", "  (from-scratch recount at 1k, for comparison)", "{:.1f} ms"),
     ("insight_refresh_ms_at_10000", "insight refresh after a close, at 10k trades", "{:.2f} ms"),
+    ("insight_refresh_trades_read_at_10000", "  closed trades it read (mean of last 50)", "{:.2f}"),
     ("insight_recount_ms_at_10000", "  (from-scratch recount at 10k, for comparison)", "{:.1f} ms"),
     ("stats_ms", "stats() over all trades", "{:.1f} ms"),
     ("stats_as_of_half_ms", "stats(as_of=half-way)", "{:.1f} ms"),

@@ -40,6 +40,7 @@ class InsightFeed:
         self._tracker = InsightTracker(keys.bot_id, rules)
         self._rewrites: str | None = None
         self.rebuilds = 0  # how often it started over (tests and benches read it)
+        self.trades_read = 0  # closed trades read so far, over all calls
 
     def insights(self, as_of: datetime | None) -> list[Insight] | None:
         """Insights of the trades closed by ``as_of``; None when ``as_of`` is earlier than what
@@ -71,7 +72,8 @@ class InsightFeed:
         if tracker.count and rewrites != self._rewrites:
             return False
         self._rewrites = rewrites
-        fresh = [t for t in self._trades.closed_by_ids([as_text(i) for i in ids])]
+        self.trades_read += len(ids)
+        fresh = self._trades.closed_by_ids([as_text(i) for i in ids])
         fresh = [t for t in fresh if tracker.accepts(t)]
         if tracker.count + len(fresh) != int(total):
             return False
