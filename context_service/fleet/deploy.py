@@ -41,7 +41,7 @@ from context_service.keys import Keyspace
 from context_service.redis_text import as_text
 
 HISTORY_LIMIT = 50
-LOCK_TTL_MS = 6 * 3600 * 1000
+LOCK_MARGIN_S = 600  # beyond the longest a deploy can take, so a killed deployer's lock ends
 IMAGE_MAX = 256
 
 
@@ -157,9 +157,18 @@ class Deployer:
         self.report(f"{state.bot_id}: {phase.value}: {detail}")
 
     def _locked(self, bot_id: str) -> str:
+        """One deploy or rollback per bot at a time. The lock outlives the longest deploy
+        (gate, switch, watch, rollback) by a margin, then expires: a deployer killed with
+        SIGKILL blocks the bot's next deploy for that long at most."""
+        t = self.timings
+        ttl_s = t.gate_s + t.watch_s + 2 * t.switch_timeout_s + LOCK_MARGIN_S
         token = f"{time.time_ns()}"
-        if not self.redis.set(self._key(bot_id) + ":lock", token, nx=True, px=LOCK_TTL_MS):
-            raise DeployFailed(f"another deploy or rollback of {bot_id} is running")
+        key = self._key(bot_id) + ":lock"
+        if not self.redis.set(key, token, nx=True, px=int(ttl_s * 1000)):
+            left = max(0, int(self.redis.pttl(key)) // 1000)
+            raise DeployFailed(
+                f"another deploy or rollback of {bot_id} is running (its lock ends in {left} s)"
+            )
         return token
 
     def _unlock(self, bot_id: str, token: str) -> None:
@@ -227,8 +236,9 @@ class Deployer:
         state.canary = canary_of(bot, self.fleet.project, image, generation, version)
         state.candidate = live_of(bot, self.fleet.project, image, generation, version)
         self._save(state, Phase.canary, f"dry-run canary {state.canary.name} ({image})")
+        before = self._newest_verdict(state.canary)  # a verdict of an earlier canary run
         self.runner.start(state.canary)
-        problem = self._gate(state.canary)
+        problem = self._gate(state.canary, before)
         self.runner.remove(state.canary.name)
         if problem:
             state.canary = state.candidate = state.old = None
@@ -292,9 +302,8 @@ class Deployer:
         raw = self.redis.lindex(self.keyspace.bot(instance.identity).last_verdicts, 0)
         return None if raw is None else as_text(raw)
 
-    def _gate(self, canary: Instance) -> str | None:
+    def _gate(self, canary: Instance, before: str | None) -> str | None:
         """None when the canary passed: up, unrestarted, a fresh heartbeat and a new verdict."""
-        before = self._newest_verdict(canary)
         deadline = self.clock() + self.timings.gate_s
         while True:
             problem = self._health(canary)
