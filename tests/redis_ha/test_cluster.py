@@ -21,11 +21,13 @@ from context_service.models import Evidence
 from context_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-# Trade memory, insights, isolation, audit, the cost ledger (its Lua scripts and 50 concurrent
-# reservations) and the lease. The evidence store's transactions run in the test above; its
-# 5,000-object and property tests are left to the normal run (time).
+# Trade memory (compact records, incremental insights, WAIT), insights, isolation, audit, the
+# cost ledger (its Lua scripts and 50 concurrent reservations) and the lease. The evidence
+# store's transactions run in the test above; its 5,000-object and property tests are left to
+# the normal run (time).
 SUITE = [
     "tests/memory/test_memory_trades.py",
+    "tests/memory/test_memory_compact.py",
     "tests/memory/test_memory_insights.py",
     "tests/memory/test_memory_isolation.py",
     "tests/memory/test_memory_audit.py",
