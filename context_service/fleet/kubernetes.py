@@ -27,6 +27,7 @@ import yaml
 
 from context_service.fleet.compose import (
     BOT_IMAGE,
+    FLEET_FILE_IN_SIDECAR,
     FREQTRADE_HOME,
     GENERATED_DIR,
     SIDECAR_IMAGE,
@@ -35,27 +36,15 @@ from context_service.fleet.compose import (
     bot_config,
 )
 from context_service.fleet.envfiles import read_env_file
+from context_service.fleet.kubernetes_network import REDIS_PORT, labels_of, meta, network_policies
 from context_service.fleet.model import BOT_API_PORT_IN_CONTAINER, BotSpec, Fleet, Resources
 
 OUT_DIR = GENERATED_DIR / "kubernetes"
-REDIS_PORT = 6379
-PART_OF = "context-service"
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-
-
-def _labels(component: str, bot_id: str | None = None) -> dict[str, str]:
-    labels = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/component": component}
-    if bot_id:
-        labels["ctx/bot"] = bot_id
-    return labels
-
-
-def _meta(name: str, fleet: Fleet, labels: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "namespace": fleet.project, "labels": labels}
 
 
 def _quantity(resources: Resources) -> dict[str, dict[str, str]]:
@@ -91,7 +80,7 @@ def _pod_spec(containers: list[dict], volumes: list[dict] | None = None) -> dict
 
 # -- Redis ----------------------------------------------------------------------------------
 def _redis(fleet: Fleet) -> list[dict[str, Any]]:
-    labels = _labels("redis")
+    labels = labels_of("redis")
     container = {
         "name": "redis",
         "image": fleet.redis.image,
@@ -107,7 +96,7 @@ def _redis(fleet: Fleet) -> list[dict[str, Any]]:
         {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
-            "metadata": _meta("redis", fleet, labels),
+            "metadata": meta("redis", fleet, labels),
             "spec": {
                 "serviceName": "redis",
                 "replicas": 1,
@@ -132,7 +121,7 @@ def _service(name: str, fleet: Fleet, labels: dict[str, str], port: int) -> dict
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(name, fleet, labels),
+        "metadata": meta(name, fleet, labels),
         "spec": {
             "type": "ClusterIP",
             "selector": labels,
@@ -142,10 +131,9 @@ def _service(name: str, fleet: Fleet, labels: dict[str, str], port: int) -> dict
 
 
 # -- sidecar --------------------------------------------------------------------------------
-def _sidecar(fleet: Fleet, image: str) -> list[dict[str, Any]]:
-    labels = _labels("sidecar")
-    env = _sidecar_environment(fleet)
-    env.pop("CTX_FLEET_FILE", None)
+def _sidecar(fleet: Fleet, image: str, fleet_yaml: str) -> list[dict[str, Any]]:
+    labels = labels_of("sidecar")
+    env = _sidecar_environment(fleet)  # CTX_FLEET_FILE: the dashboard's monitor reads it
     env["CTX_BOT_API_URL_TEMPLATE"] = f"http://bot-{{bot_id}}:{BOT_API_PORT_IN_CONTAINER}"
     env["CTX_JOURNAL_DIR"] = "/app/data/journal"
     if fleet.redis.url:
@@ -163,14 +151,26 @@ def _sidecar(fleet: Fleet, image: str) -> list[dict[str, Any]]:
         "volumeMounts": [
             {"name": "data", "mountPath": "/app/data"},
             {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "fleet", "mountPath": str(Path(FLEET_FILE_IN_SIDECAR).parent)},
         ],
     }
-    volumes = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+    volumes = [
+        {"name": "data", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "fleet", "configMap": {"name": "fleet-file"}},
+    ]
+    fleet_file = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta("fleet-file", fleet, labels),
+        "data": {Path(FLEET_FILE_IN_SIDECAR).name: fleet_yaml},
+    }
     return [
+        fleet_file,
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _meta("sidecar", fleet, labels),
+            "metadata": meta("sidecar", fleet, labels),
             "spec": {
                 "replicas": fleet.sidecar.replicas,
                 "selector": {"matchLabels": labels},
@@ -187,7 +187,7 @@ def _sidecar(fleet: Fleet, image: str) -> list[dict[str, Any]]:
 
 # -- bots -----------------------------------------------------------------------------------
 def _bot(fleet: Fleet, bot: BotSpec, image: str) -> list[dict[str, Any]]:
-    labels = _labels("bot", bot.id)
+    labels = labels_of("bot", bot.id)
     home = FREQTRADE_HOME
     container = {
         "name": "freqtrade",
@@ -226,7 +226,7 @@ def _bot(fleet: Fleet, bot: BotSpec, image: str) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": _meta(f"bot-{bot.id}-db", fleet, labels),
+            "metadata": meta(f"bot-{bot.id}-db", fleet, labels),
             "spec": {
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": "1Gi"}},
@@ -235,7 +235,7 @@ def _bot(fleet: Fleet, bot: BotSpec, image: str) -> list[dict[str, Any]]:
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _meta(f"bot-{bot.id}", fleet, labels),
+            "metadata": meta(f"bot-{bot.id}", fleet, labels),
             "spec": {
                 # One pod, and the old one gone before the new one starts; the sub-account lease
                 # in Redis is the real guard (a pod that cannot take it does not trade).
@@ -256,77 +256,9 @@ def _bot_config_map(fleet: Fleet, bot: BotSpec, base_config: str) -> dict[str, A
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(f"bot-{bot.id}-config", fleet, _labels("bot", bot.id)),
+        "metadata": meta(f"bot-{bot.id}-config", fleet, labels_of("bot", bot.id)),
         "data": {"base.json": base_config, "bot.json": json.dumps(bot_config(bot), indent=2)},
     }
-
-
-# -- network --------------------------------------------------------------------------------
-def _policy(fleet: Fleet, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(name, fleet, _labels("network")),
-        "spec": spec,
-    }
-
-
-def _from(component: str) -> dict[str, Any]:
-    return {"podSelector": {"matchLabels": {"app.kubernetes.io/component": component}}}
-
-
-def _dns() -> dict[str, Any]:
-    return {
-        "to": [{"namespaceSelector": {}}],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    }
-
-
-def _network_policies(fleet: Fleet) -> list[dict[str, Any]]:
-    policies = [
-        _policy(fleet, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-        _policy(fleet, "redis-from-sidecar-only", {
-            "podSelector": _from("redis")["podSelector"],
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [_from("sidecar")], "ports": [{"port": REDIS_PORT}]}],
-            "egress": [],
-        }),
-        _policy(fleet, "sidecar-from-bots", {
-            "podSelector": _from("sidecar")["podSelector"],
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [_from("bot")], "ports": [{"port": SIDECAR_PORT}]}],
-        }),
-        _policy(fleet, "bot-api-from-sidecar", {
-            "podSelector": _from("bot")["podSelector"],
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [_from("sidecar")], "ports": [{"port": BOT_API_PORT_IN_CONTAINER}]}
-            ],
-        }),
-        # bots: the exchange (anywhere), the sidecar and DNS
-        _policy(fleet, "bot-egress", {
-            "podSelector": _from("bot")["podSelector"],
-            "policyTypes": ["Egress"],
-            "egress": [{}],
-        }),
-    ]  # fmt: skip
-    sidecar_egress: list[dict[str, Any]] = [_dns()]
-    if fleet.sidecar.egress or fleet.redis.url:
-        sidecar_egress.append({})  # the LLM API, webhooks, or an external Redis
-    else:
-        sidecar_egress.append({"to": [_from("redis"), _from("bot")]})
-    policies.append(
-        _policy(
-            fleet,
-            "sidecar-egress",
-            {
-                "podSelector": _from("sidecar")["podSelector"],
-                "policyTypes": ["Egress"],
-                "egress": sidecar_egress,
-            },
-        )
-    )
-    return policies
 
 
 # -- secrets --------------------------------------------------------------------------------
@@ -337,7 +269,7 @@ def _secret(fleet: Fleet, name: str, env_file: Path, root: Path, extra: dict[str
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(name, fleet, _labels("secret"))
+        "metadata": meta(name, fleet, labels_of("secret"))
         | {"annotations": {"ctx/source": str(env_file)}},
         "type": "Opaque",
         "stringData": dict(sorted(values.items())),
@@ -356,23 +288,27 @@ def render_secrets(fleet: Fleet, root: Path) -> list[dict[str, Any]]:
 
 # -- the whole fleet ------------------------------------------------------------------------
 def render_manifests(fleet: Fleet, root: Path, image_prefix: str = "") -> list[dict[str, Any]]:
-    """Every object but the Secrets, in apply order."""
+    """Every object but the Secrets, in apply order. The sidecar gets the fleet file (its
+    dashboard monitor reads it) without ``redis.url``, which may hold a password and reaches
+    it through the shared Secret."""
     base_path = fleet.base_config if fleet.base_config.is_absolute() else root / fleet.base_config
     base_config = base_path.read_text(encoding="utf-8")
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": fleet.project, "labels": _labels("namespace")},
+            "metadata": {"name": fleet.project, "labels": labels_of("namespace")},
         }
     ]
     if not fleet.redis.url:
         docs += _redis(fleet)
-    docs += _sidecar(fleet, image_prefix + SIDECAR_IMAGE)
+    public = fleet.model_dump(mode="json", exclude={"redis": {"url"}})
+    fleet_yaml = yaml.safe_dump(public, sort_keys=False)
+    docs += _sidecar(fleet, image_prefix + SIDECAR_IMAGE, fleet_yaml)
     for bot in fleet.bots:
         docs.append(_bot_config_map(fleet, bot, base_config))
         docs += _bot(fleet, bot, image_prefix + BOT_IMAGE)
-    return docs + _network_policies(fleet)
+    return docs + network_policies(fleet)
 
 
 def dump_all(docs: list[dict[str, Any]]) -> str:
@@ -390,7 +326,8 @@ def write_kubernetes(fleet: Fleet, root: Path, image_prefix: str = "") -> Render
     out = root / OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     manifests = out / "fleet.yaml"
-    manifests.write_text(dump_all(render_manifests(fleet, root, image_prefix)), encoding="utf-8")
+    docs = render_manifests(fleet, root, image_prefix)
+    manifests.write_text(dump_all(docs), encoding="utf-8")
     secrets = out / "secrets.yaml"
     descriptor = os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

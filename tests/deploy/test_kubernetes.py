@@ -76,6 +76,11 @@ def test_sidecar_replicas_and_redis_kept_internal(project: Path) -> None:
     assert sidecar["replicas"] == 3
     (container,) = sidecar["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # the dashboard's monitor reads the fleet file, mounted from a ConfigMap
+    fleet_file = yaml.safe_load(_by(docs, "ConfigMap")["fleet-file"]["data"]["bots.yaml"])
+    assert [b["id"] for b in fleet_file["bots"]] == ["btc-trend", "alt-swing"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CTX_FLEET_FILE"] == "/app/fleet/bots.yaml"
     policies = _by(docs, "NetworkPolicy")
     assert policies["default-deny"]["spec"]["policyTypes"] == ["Ingress", "Egress"]
     redis_policy = policies["redis-from-sidecar-only"]["spec"]
