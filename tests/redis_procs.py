@@ -134,6 +134,16 @@ class RedisProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def describe(self) -> str:
+        """Replication state and the end of the log, for a failure message."""
+        try:
+            with self.client(decode_responses=True) as client:
+                info = client.info("replication")
+        except (redis.RedisError, OSError) as exc:
+            info = {"error": repr(exc)}
+        log = (self.workdir / "server.log").read_text(errors="replace")[-1500:]
+        return f"port {self.port}: {info}\n{log}"
+
     def kill(self) -> None:
         """SIGKILL, like a crashed host: nothing is flushed."""
         if self.alive:
@@ -195,6 +205,8 @@ class LocalCluster:
             node.kill()
 
 
+# A replica's full sync starts at once (the default waits 5 s for more replicas to join).
+FAST_SYNC = ("--repl-diskless-sync-delay", "0")
 SENTINEL_CONFIG = """port {port}
 bind 127.0.0.1
 dir {dir}
@@ -222,12 +234,14 @@ class SentinelGroup:
         return f"redis+sentinel://{hosts}/{self.service}/0"
 
     def start(self) -> None:
-        self.primary = RedisProcess(free_port(), self.workdir / "primary", [], self.binary)
+        self.primary = RedisProcess(
+            free_port(), self.workdir / "primary", [*FAST_SYNC], self.binary
+        )
         self.primary.start()
         self.replica = RedisProcess(
             free_port(),
             self.workdir / "replica",
-            ["--replicaof", "127.0.0.1", str(self.primary.port)],
+            ["--replicaof", "127.0.0.1", str(self.primary.port), *FAST_SYNC],
             self.binary,
         )
         self.replica.start()

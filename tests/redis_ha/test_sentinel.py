@@ -7,14 +7,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from redis_procs import RedisProcess, SentinelGroup, wait_until
+from redis_procs import FAST_SYNC, RedisProcess, SentinelGroup, wait_until
 
 from context_service.keys import Keyspace
 from context_service.memory import JournaledTradeWriter, Memory, TradeEvent, connect
 from context_service.settings import Settings
 
 T0 = datetime(2024, 5, 3, 12, tzinfo=UTC)
-FAILOVER_TIMEOUT_S = 20
+FAILOVER_TIMEOUT_S = 40
 
 
 def _fill(n: int) -> TradeEvent:
@@ -37,7 +37,7 @@ def _memory(url: str, tmp_path: Path) -> Memory:
         _env_file=None,
         redis_url=url,
         redis_wait_replicas=1,  # acknowledged = on the primary and on a replica
-        redis_wait_timeout_ms=300,
+        redis_wait_timeout_ms=2000,  # generous: the test machine may be busy
         journal_dir=tmp_path / "journal",
     )
     return Memory(connect(settings), Keyspace(prefix="hasentinel"), settings)
@@ -72,24 +72,25 @@ def test_acknowledged_trade_events_survive_a_failover(
     returning = RedisProcess(
         old_primary.port,
         old_primary.workdir,
-        ["--replicaof", "127.0.0.1", str(replica.port)],
+        ["--replicaof", "127.0.0.1", str(replica.port), *FAST_SYNC],
         group.binary,
     )
     returning.start()
     group.primary = returning
-    wait_until(
-        lambda: (
-            returning.client(decode_responses=True).info("replication")["role"] == "slave"
-            and returning.client(decode_responses=True).info("replication")["master_link_status"]
-            == "up"
-        ),
-        FAILOVER_TIMEOUT_S,
-        "the old primary to rejoin as a replica",
-    )
+
+    def rejoined() -> bool:
+        with returning.client(decode_responses=True) as client:
+            info = client.info("replication")
+        return info["role"] == "slave" and info["master_link_status"] == "up"
+
+    try:
+        wait_until(rejoined, FAILOVER_TIMEOUT_S, "the old primary to rejoin as a replica")
+    except RuntimeError as exc:
+        raise AssertionError(f"{exc}\n{returning.describe()}\n{replica.describe()}") from None
     while n <= 40:
         during.append(writer.record(_fill(n)))
         n += 1
-    wait_until(lambda: writer.replay() >= 0 and writer.pending() == 0, 15, "the journal replay")
+    wait_until(lambda: writer.replay() >= 0 and writer.pending() == 0, 30, "the journal replay")
 
     fresh = _memory(group.url, tmp_path)
     stored = {e.trade_id for e in fresh.bot("bot-1").trades.events()}
