@@ -71,5 +71,5 @@ def test_a_dry_run_decision_end_to_end(monkeypatch, redis_url, keyspace: Keyspac
     # verdict and trade record name the build that made them: the commit and the config hash
     assert verdict.strategy_version == closed.strategy_version == strategy_version() != "unknown"
     assert verdict.config_hash == closed.config_hash == config_hash(strategy.config)
-    events = service.memory.bot("bot-1").trades.events()
+    events = service.components.memory.bot("bot-1").trades.events()
     assert {e.config_hash for e in events} == {verdict.config_hash}
