@@ -41,6 +41,7 @@ class BacktestRun:
     trades: list[dict[str, Any]]
     keyspace: Keyspace
     client: redis.Redis
+    version: str  # the strategy version when the run started
 
 
 def run_backtest(
@@ -77,13 +78,16 @@ def gated_run(
 ) -> Iterator[BacktestRun]:
     tmp = tmp_path_factory.mktemp("backtest")
     keyspace = Keyspace(prefix=f"t{uuid.uuid4().hex[:12]}")
+    strategy_version.cache_clear()
+    version = strategy_version()
     done = run_backtest(tmp, shared_data, markets_snapshot, redis_url, keyspace.prefix)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     summary_path = tmp / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     trades_path = summary_path.with_suffix(".trades.json")
     trades = json.loads(trades_path.read_text()) if trades_path.exists() else []
-    yield BacktestRun(done.returncode, done.stdout + done.stderr, summary, trades, keyspace, client)
+    output = done.stdout + done.stderr
+    yield BacktestRun(done.returncode, output, summary, trades, keyspace, client, version)
     keys = list(client.scan_iter(match=keyspace.pattern, count=1000))
     if keys:
         client.delete(*keys)
@@ -139,7 +143,7 @@ def test_trade_memory_has_every_trade_with_the_verdict_that_opened_it(
     assert all(r.verdict_id for r in records)
     assert all(r.confidence >= 0.6 for r in records)
     # traceable to the build: the checkout's commit and one config for the whole run
-    assert {r.strategy_version for r in records} == {strategy_version()}
+    assert {r.strategy_version for r in records} == {gated_run.version}
     assert len({r.config_hash for r in records}) == 1 and records[0].config_hash
 
 
