@@ -1,5 +1,9 @@
 """Memory-layer figures: Redis bytes per stored trade and evidence object, and query times.
 
+Trades are recorded the way the sidecar records them: after each close the bot's insights are
+refreshed as of that close (incremental, see context_service/memory/insight_feed.py); the
+refresh time is reported at 1k and 10k trades, next to a from-scratch recount for comparison.
+
 Usage::
 
     .venv/bin/python bench/memory.py [--trades 10000] [--objects 5000] [--embedded] [--json]
@@ -28,7 +32,7 @@ from pathlib import Path
 import redis
 
 from context_service.keys import Keyspace
-from context_service.memory import Memory, TradeEvent
+from context_service.memory import Memory, TradeEvent, detect_insights
 from context_service.models import Evidence
 from context_service.settings import Settings
 
@@ -128,17 +132,43 @@ def run(trades: int, objects: int, repeat: int, embedded: bool = False) -> dict:
     rng = random.Random(42)
     figures: dict = {"redis_version": client.info("server")["redis_version"]}
     try:
-        start = time.perf_counter()
-        for n in range(1, trades + 1):
-            for event in _trade_events(n, rng):
-                bot.record_trade_event(event)
-        figures["record_ms_per_event"] = (time.perf_counter() - start) * 1000 / (3 * trades)
+        record_s, refresh_ms, refresh_read = 0.0, {}, {}
+        marks = {n for n in (1_000, 10_000) if n <= trades}
+        # Events reach memory in the order they happen (fills and closes of trades interleave).
+        timeline = [e for n in range(1, trades + 1) for e in _trade_events(n, rng)]
+        timeline.sort(key=lambda e: (e.time, e.event == "trade_closed"))
+        closes = 0
+        for event in timeline:
+            start = time.perf_counter()
+            bot.record_trade_event(event)
+            record_s += time.perf_counter() - start
+            if event.event != "trade_closed":
+                continue
+            closes += 1
+            read_before = bot.insight_feed.trades_read
+            start = time.perf_counter()
+            bot.insights(event.time)  # what the sidecar does after each close
+            refresh_ms[closes] = (time.perf_counter() - start) * 1000
+            refresh_read[closes] = bot.insight_feed.trades_read - read_before
+            if closes in marks:
+                window = [refresh_ms[k] for k in range(max(1, closes - 49), closes + 1)]
+                figures[f"insight_refresh_ms_at_{closes}"] = statistics.median(window)
+                # load-independent: closed trades read per refresh (1 or 2, never the history)
+                figures[f"insight_refresh_trades_read_at_{closes}"] = statistics.mean(
+                    refresh_read[k] for k in range(max(1, closes - 49), closes + 1)
+                )
+                figures[f"insight_recount_ms_at_{closes}"], _ = _timed(
+                    lambda: detect_insights(bot.trades.closed_trades(), "bench"), 3
+                )
+        figures["record_ms_per_event"] = record_s * 1000 / (3 * trades)
+        figures["insight_rebuilds"] = bot.insight_feed.rebuilds
         trade_keys = [
             keys.trade_events,
-            keys.trade_events_by_time,
+            keys.trade_events_by_time,  # written by earlier versions only
             keys.closed_trades,
             keys.closed_trades_by_time,
             keys.trade_entries,
+            keys.closed_rewrites,
         ]
         figures["trades"] = trades
         figures["bytes_per_trade"] = _bytes(client, trade_keys) / trades
@@ -222,9 +252,15 @@ def run(trades: int, objects: int, repeat: int, embedded: bool = False) -> dict:
 ROWS = [
     ("redis_version", "Redis server version", "{}"),
     ("trades", "trades stored (3 events each)", "{:,}"),
-    ("bytes_per_trade", "MEMORY USAGE per trade (3 events + close)", "{:,.0f} B"),
+    ("bytes_per_trade", "MEMORY USAGE per trade (3 events + close; goal <= 1,024)", "{:,.0f} B"),
     ("bytes_per_trade_stats_only", "  of which closed-trade record", "{:,.0f} B"),
     ("record_ms_per_event", "record_trade_event", "{:.3f} ms/event"),
+    ("insight_refresh_ms_at_1000", "insight refresh after a close, at 1k trades", "{:.2f} ms"),
+    ("insight_refresh_trades_read_at_1000", "  closed trades it read (mean of last 50)", "{:.2f}"),
+    ("insight_recount_ms_at_1000", "  (from-scratch recount at 1k, for comparison)", "{:.1f} ms"),
+    ("insight_refresh_ms_at_10000", "insight refresh after a close, at 10k trades", "{:.2f} ms"),
+    ("insight_refresh_trades_read_at_10000", "  closed trades it read (mean of last 50)", "{:.2f}"),
+    ("insight_recount_ms_at_10000", "  (from-scratch recount at 10k, for comparison)", "{:.1f} ms"),
     ("stats_ms", "stats() over all trades", "{:.1f} ms"),
     ("stats_as_of_half_ms", "stats(as_of=half-way)", "{:.1f} ms"),
     ("load_trades_ms", "  of which loading closed trades", "{:.1f} ms"),
@@ -258,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'memory layer':<{width}}  value")
     print(f"{'-' * width}  {'-' * 16}")
     for key, label, fmt in ROWS:
-        print(f"{label:<{width}}  {fmt.format(figures[key])}")
+        if key in figures:
+            print(f"{label:<{width}}  {fmt.format(figures[key])}")
     print("\n" + json.dumps(figures))
     return 0
 

@@ -20,6 +20,7 @@ from context_service.keys import TRADE_ID_RE, validate_bot_id
 from context_service.models import as_utc, utcnow
 
 PAIR_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
+BUILD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 # A verdict provider's registered name: what chains, ``--provider`` and ``Verdict.source`` use.
 PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 
@@ -122,6 +123,12 @@ class VerdictRequest(BaseModel):
         default=None,
         description="Point-in-time context (backtests). Defaults to candle_time in backtests.",
     )
+    strategy_version: str | None = Field(
+        default=None, pattern=BUILD_ID_PATTERN, description="The asking bot's commit."
+    )
+    config_hash: str | None = Field(
+        default=None, pattern=BUILD_ID_PATTERN, description="Hash of the asking bot's config."
+    )
 
     _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
     _times = field_validator("candle_time", "as_of")(
@@ -179,6 +186,10 @@ class Verdict(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow)
+    strategy_version: str | None = Field(
+        default=None, description="The commit of the strategy that asked (traceability)."
+    )
+    config_hash: str | None = Field(default=None, description="Hash of the bot's config.")
 
 
 def request_line(request: VerdictRequest) -> str:

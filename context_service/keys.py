@@ -133,6 +133,10 @@ class BotKeys(EvidenceKeys):
         return self.key("trades", "entries")
 
     @property
+    def closed_rewrites(self) -> str:  # counter: closes that replaced an earlier close
+        return self.key("trades", "closed", "rewrites")
+
+    @property
     def llm_costs(self) -> str:  # hash: verdict id -> USD spent on the LLM for it
         return self.key("llm", "costs")
 

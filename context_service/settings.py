@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         description="While Redis is unreachable, requests are refused at once and one probe "
         "per interval checks whether it is back.",
     )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Trade events count as stored only once this many replicas have them "
+        "(WAIT); else they stay in the journal. 0: the primary's answer is enough.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=60_000,
+        description="How long a trade event waits for its replicas. With replicas to wait for, "
+        "the socket timeout is raised to this plus half a second if it is shorter.",
+    )
     journal_dir: Path = Field(
         default=USER_DATA / "journal",
         description="Where trade events are journaled while Redis is unreachable.",

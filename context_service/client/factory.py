@@ -39,6 +39,11 @@ class StrategyOptions(BaseModel):
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     bot_id: str | None = None
     account: str | None = Field(default=None, description="Sub-account name for the lease.")
+    lease_holder: str | None = Field(
+        default=None,
+        description="Name this instance holds the lease under (default: the bot id); staged "
+        "deploys give each container its own, so the lease tells old and new apart.",
+    )
     budget: float | None = Field(default=None, gt=0, description="Defaults to available_capital.")
     per_pair_cap: float | None = Field(default=None, gt=0)
     fee_rate: float = Field(default=0.001, ge=0, lt=0.1, description="Worst-case fee reserve.")
@@ -53,7 +58,9 @@ class StrategyOptions(BaseModel):
         "(YAML or JSON; relative paths are inside the user_data directory).",
     )
 
-    _bot = field_validator("bot_id")(lambda cls, v: None if v is None else validate_bot_id(v))
+    _bot = field_validator("bot_id", "lease_holder")(
+        lambda cls, v: None if v is None else validate_bot_id(v)
+    )
     # Checked here with the lease's own rule: a name the sidecar refuses would otherwise leave
     # the bot running with every entry refused for "lease not held".
     _account = field_validator("account")(lambda cls, v: None if v is None else validate_account(v))
@@ -122,6 +129,8 @@ class StrategyContext:
     lease_held: bool = True
     knowledge: list[Any] = field(default_factory=list, repr=False)
     knowledge_pending: bool = False
+    strategy_version: str | None = None  # on every verdict and trade record (buildinfo.py)
+    config_hash: str | None = None
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
@@ -159,7 +168,7 @@ class StrategyContext:
         if self.client is None or self.in_process:
             return
         account = self.options.account or self.bot_id
-        status = self.client.acquire_lease(account, self.bot_id)
+        status = self.client.acquire_lease(account, self.options.lease_holder or self.bot_id)
         if status.held != self.lease_held:
             (logger.info if status.held else logger.error)(
                 "sub-account lease %s: %s", "held" if status.held else "NOT held", status.reason
@@ -211,8 +220,12 @@ class StrategyContext:
                 fee_quote=price * amount * float(fee_rate or 0.0),
                 open_time=trade.open_date_utc,
                 **_verdict_fields(verdict),
+                **self._build(),
             )
         )
+
+    def _build(self) -> dict[str, str | None]:
+        return {"strategy_version": self.strategy_version, "config_hash": self.config_hash}
 
     def record_close(self, trade, order, when: datetime, realized: float, verdict) -> None:
         from context_service.memory.models import TradeEvent
@@ -242,6 +255,7 @@ class StrategyContext:
                 close_time=when,
                 exit_reason=(trade.exit_reason or order.ft_order_tag or None),
                 **_verdict_fields(verdict),
+                **self._build(),
             )
         )
 
@@ -338,8 +352,13 @@ def build_strategy_context(
             )
     knowledge = _knowledge(config, options)
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
+    from context_service.buildinfo import config_hash, strategy_version
+
+    version, config_id = strategy_version(), config_hash(config)
     gate = (
-        VerdictGate(client, bot_id, min_conf, stats)
+        VerdictGate(
+            client, bot_id, min_conf, stats, strategy_version=version, config_hash=config_id
+        )
         if options.gating and client is not None
         else None
     )
@@ -356,6 +375,8 @@ def build_strategy_context(
         config=config,
         knowledge=knowledge,
         knowledge_pending=bool(knowledge) and client is not None,
+        strategy_version=version,
+        config_hash=config_id,
     )
 
 

@@ -48,6 +48,8 @@ class VerdictGate:
     bot_id: str
     min_confidence: float
     stats: GatingStats = field(default_factory=GatingStats)
+    strategy_version: str | None = None  # sent with every request, kept on every verdict
+    config_hash: str | None = None
     _cache: dict[tuple[str, Candidate], Verdict] = field(default_factory=dict)
     _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
 
@@ -74,6 +76,8 @@ class VerdictGate:
                 snapshot=snapshot,
                 position=position,
                 as_of=as_of,
+                strategy_version=self.strategy_version,
+                config_hash=self.config_hash,
             )
             verdict = self.client.decide(request)
         except ContextUnavailable as exc:

@@ -1,4 +1,5 @@
-"""``python -m context_service fleet up|down|logs|ps|render|check|pause|resume|run-local``.
+"""``python -m context_service fleet up|down|logs|ps|render|check|pause|resume|run-local``,
+``deploy|rollback|deploy-status`` (staged deploys, see fleet/deploy.py).
 
 ``up`` validates the fleet file and env files first and prints everything that is missing, then
 regenerates the compose file and runs Docker Compose. ``--bot ID`` starts or stops one bot without
@@ -28,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate the fleet file and env files, start nothing")
-    sub.add_parser("render", help="write docker/generated/compose.yaml and per-bot configs")
+    render = sub.add_parser("render", help="write docker/generated/compose.yaml and bot configs")
+    render.add_argument("--target", choices=("compose", "kubernetes"), default="compose")
+    render.add_argument("--image-prefix", default="", help="kubernetes: e.g. ghcr.io/me/")
     up = sub.add_parser("up", help="check, render, then start everything (or one bot)")
     up.add_argument("--bot", help="start only this bot (Redis and the sidecar if needed)")
     up.add_argument("--no-build", action="store_true", help="do not rebuild images")
@@ -45,7 +48,63 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--bot", help="only this bot")
     local = sub.add_parser("run-local", help="without Docker: sidecar + Freqtrade dry-run")
     local.add_argument("--bot", help="which bot of the fleet file to run (default: the first)")
+    _deploy_commands(sub)
     return parser
+
+
+def _deploy_commands(sub: argparse._SubParsersAction) -> None:
+    deploy = sub.add_parser("deploy", help="staged deploy of a new image with automatic rollback")
+    deploy.add_argument("--bot", required=True)
+    deploy.add_argument("--image", required=True, help="the bot image tag to deploy")
+    deploy.add_argument("--strategy-version", help="the commit the image was built from")
+    deploy.add_argument("--gate-seconds", type=float, default=300, help="dry-run health gate")
+    deploy.add_argument("--watch-seconds", type=float, default=600, help="watch after switch")
+    deploy.add_argument("--switch-timeout", type=float, default=120)
+    rollback = sub.add_parser("rollback", help="switch back to the previous container")
+    rollback.add_argument("--bot", required=True)
+    status = sub.add_parser("deploy-status", help="the deploy state of a bot (JSON)")
+    status.add_argument("--bot", required=True)
+
+
+def _deployer(args: argparse.Namespace, fleet: Fleet):
+    from context_service.fleet.containers import DockerRunner
+    from context_service.fleet.deploy import Deployer, DeployTimings
+    from context_service.memory import connect
+    from context_service.settings import get_settings
+
+    timings = DeployTimings(
+        gate_s=getattr(args, "gate_seconds", 300),
+        watch_s=getattr(args, "watch_seconds", 600),
+        switch_timeout_s=getattr(args, "switch_timeout", 120),
+    )
+    return Deployer(
+        fleet,
+        connect(get_settings()),
+        DockerRunner(fleet, args.root),
+        timings=timings,
+        report=lambda line: print(line, flush=True),  # progress of a long command
+    )
+
+
+def _deploy(args: argparse.Namespace, fleet: Fleet) -> int:
+    import json
+
+    from context_service.fleet.deploy import DeployFailed
+
+    try:
+        deployer = _deployer(args, fleet)
+        if args.command == "deploy-status":
+            print(json.dumps(deployer.state(args.bot).as_json(), indent=2))
+            return 0
+        if args.command == "rollback":
+            state = deployer.rollback(args.bot)
+        else:
+            state = deployer.deploy(args.bot, args.image, args.strategy_version)
+    except (DeployFailed, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.bot}: live {state.live.name if state.live else '(fleet up)'}")
+    return 0
 
 
 def _load(args: argparse.Namespace) -> Fleet:
@@ -128,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             if ok:
                 print(f"fleet OK: {len(fleet.bots)} bot(s): {', '.join(b.id for b in fleet.bots)}")
             return 0 if ok else 2
+        if args.command == "render" and args.target == "kubernetes":
+            from context_service.fleet.kubernetes import write_kubernetes
+
+            written = write_kubernetes(fleet, args.root, args.image_prefix)
+            for path in (written.manifests, written.secrets):
+                print(f"wrote {path.relative_to(args.root)}")
+            return 0
         if args.command == "render":
             rendered = write_fleet(fleet, args.root / args.fleet, args.root)
             print(f"wrote {rendered.compose_file.relative_to(args.root)}")
@@ -136,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in ("pause", "resume"):
             return _switch(args, fleet)
+        if args.command in ("deploy", "rollback", "deploy-status"):
+            return _deploy(args, fleet)
         handlers = {"up": _up, "down": _down, "logs": _logs}
         if args.command in handlers:
             return handlers[args.command](args, fleet)

@@ -207,6 +207,11 @@ def _bot(fleet: Fleet, bot: BotSpec) -> dict[str, Any]:
     }
 
 
+def bot_service(fleet: Fleet, bot: BotSpec) -> dict[str, Any]:
+    """The compose service of ``bot`` (also what staged deploys start with ``docker run``)."""
+    return _bot(fleet, bot)
+
+
 def _rel(path: Path) -> str:
     text = path.as_posix()
     return text if path.is_absolute() or text.startswith("./") else f"./{text}"

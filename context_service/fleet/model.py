@@ -124,6 +124,9 @@ class SidecarSpec(BaseModel):
         description="outbound internet for LLM and webhook calls; off = internal network only",
     )
     resources: Resources = Resources(cpus=1.0, memory="512m")
+    replicas: int = Field(
+        default=1, ge=1, le=20, description="sidecar pods on Kubernetes (they share Redis)"
+    )
 
 
 class RedisSpec(BaseModel):
@@ -131,6 +134,24 @@ class RedisSpec(BaseModel):
 
     image: str = "redis:7.4-alpine"
     resources: Resources = Resources(cpus=0.5, memory="256m")
+    url: str | None = Field(
+        default=None,
+        description="Kubernetes: an external Redis (redis://, redis+sentinel://, "
+        "redis+cluster://) instead of the rendered one",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from context_service.memory.redis_urls import is_ha_url, parse_ha_url
+
+        if is_ha_url(value):
+            parse_ha_url(value)  # InvalidRedisUrl (a ValueError) names the problem
+        elif not value.startswith(("redis://", "rediss://")) or any(c.isspace() for c in value):
+            raise ValueError("redis.url must be a redis://, rediss://, Sentinel or Cluster URL")
+        return value
 
 
 class LlmCaps(BaseModel):

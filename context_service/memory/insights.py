@@ -210,29 +210,62 @@ def _confidence(metrics: dict[str, float]) -> float:
     return min(0.9, 0.3 + 0.02 * float(sample or 0))
 
 
+class InsightTracker:
+    """The insight fold over a bot's closed trades, fed one trade at a time.
+
+    Fed in close-time order (then trade id), it gives exactly what :func:`detect_insights`
+    gives for the same trades, at the cost of the new trades only: the sidecar refreshes
+    insights after every close without re-reading the trades before it.
+    """
+
+    def __init__(self, bot_id: str, rules: InsightRules | None = None) -> None:
+        self.bot_id = bot_id
+        self._detector = _Detector(rules or InsightRules())
+        self.count = 0
+        self.last: tuple[datetime, str] | None = None  # (close time, trade id) of the last add
+
+    def accepts(self, trade: ClosedTrade) -> bool:
+        """Whether ``trade`` comes after everything added so far (else: start over)."""
+        return self.last is None or (trade.close_time, trade.trade_id) > self.last
+
+    def add(self, trade: ClosedTrade) -> None:
+        if not self.accepts(trade):
+            raise ValueError("trades must be added in close-time order")
+        self._fold(trade)
+
+    def _fold(self, trade: ClosedTrade) -> None:
+        self._detector.add(trade)
+        self.count += 1
+        self.last = (trade.close_time, trade.trade_id)
+
+    def insights(self) -> list[Insight]:
+        """The insights as of the last trade added; ended ones carry ``valid_until``."""
+        insights = []
+        for insight_id, track in sorted(self._detector.tracks.items()):
+            if track.since is None or track.finding is None:
+                continue
+            finding = track.finding
+            insights.append(
+                Insight(
+                    id=insight_id,
+                    summary=finding.summary,
+                    tags=dict(finding.tags),
+                    provenance=Provenance(source="trade-memory", reference=f"bot:{self.bot_id}"),
+                    observed_at=track.since,
+                    valid_until=track.until,
+                    severity=finding.severity,
+                    confidence=_confidence(finding.metrics),
+                    metrics=dict(finding.metrics),
+                )
+            )
+        return insights
+
+
 def detect_insights(
     trades: Sequence[ClosedTrade], bot_id: str, rules: InsightRules | None = None
 ) -> list[Insight]:
     """Insights found in ``trades`` (sorted by close time); ended ones carry ``valid_until``."""
-    detector = _Detector(rules or InsightRules())
+    tracker = InsightTracker(bot_id, rules)
     for trade in trades:
-        detector.add(trade)
-    insights = []
-    for insight_id, track in sorted(detector.tracks.items()):
-        if track.since is None or track.finding is None:
-            continue
-        finding = track.finding
-        insights.append(
-            Insight(
-                id=insight_id,
-                summary=finding.summary,
-                tags=finding.tags,
-                provenance=Provenance(source="trade-memory", reference=f"bot:{bot_id}"),
-                observed_at=track.since,
-                valid_until=track.until,
-                severity=finding.severity,
-                confidence=_confidence(finding.metrics),
-                metrics=finding.metrics,
-            )
-        )
-    return insights
+        tracker._fold(trade)  # the caller's order, as given
+    return tracker.insights()

@@ -20,6 +20,7 @@ from context_service.settings import Settings, get_settings
 from . import unreadable
 from .audit import AuditTrail
 from .evidence import RedisKnowledgeStore
+from .insight_feed import InsightFeed
 from .insights import InsightRules, detect_insights
 from .market import MarketEvidence
 from .models import ClosedTrade, TradeEvent, TradeStats
@@ -45,9 +46,22 @@ class BotMemory:
         self.bot_id = validate_bot_id(bot_id)
         keys = keyspace.bot(bot_id)
         self.evidence = RedisKnowledgeStore(client, keys, settings.evidence_ttl_hours)
-        self.trades = TradeMemory(client, keys)
+        self.trades = TradeMemory(
+            client, keys, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+        )
         self.audit = AuditTrail(client, keys)
+        self._client, self._keys = client, keys
         self.insight_rules = insight_rules or InsightRules()
+
+    @property
+    def insight_rules(self) -> InsightRules:
+        return self._insight_rules
+
+    @insight_rules.setter
+    def insight_rules(self, rules: InsightRules) -> None:
+        """New thresholds: the incremental insight feed starts over with them."""
+        self._insight_rules = rules
+        self.insight_feed = InsightFeed(self._client, self._keys, self.trades, rules)
 
     def record_trade_event(self, event: TradeEvent) -> bool:
         """Store a trade event; False when it was a duplicate (nothing changed)."""
@@ -67,8 +81,15 @@ class BotMemory:
         return compute_stats(self.bot_id, trades, self.trades.llm_cost(moment), moment)
 
     def insights(self, as_of: datetime | None = None) -> list[Insight]:
-        """Insights from trades closed at or before ``as_of``, without storing them."""
-        trades = self.trades.closed_trades(_utc_or_none(as_of))
+        """Insights from trades closed at or before ``as_of``, without storing them.
+
+        Moving forward in time (the sidecar after each close, a backtest), only the trades
+        closed since the previous call are read (see :mod:`.insight_feed`)."""
+        moment = _utc_or_none(as_of)
+        found = self.insight_feed.insights(moment)
+        if found is not None:
+            return found
+        trades = self.trades.closed_trades(moment)
         return detect_insights(trades, self.bot_id, self.insight_rules)
 
     def refresh_insights(self, now: datetime | None = None) -> list[Insight]:

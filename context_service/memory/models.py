@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from context_service.bounds import FINITE, EventTime
+from context_service.contract import BUILD_ID_PATTERN
 from context_service.keys import TRADE_ID_RE, validate_bot_id
 from context_service.models import as_utc
 
@@ -53,6 +54,8 @@ class TradeEvent(BaseModel):
     manifest_id: str | None = Field(default=None, max_length=256)
     context_hash: str | None = Field(default=None, max_length=256)
     confidence: float | None = Field(default=None, ge=0, le=1)
+    strategy_version: str | None = Field(default=None, pattern=BUILD_ID_PATTERN)
+    config_hash: str | None = Field(default=None, pattern=BUILD_ID_PATTERN)
 
     @field_validator("bot_id")
     @classmethod
@@ -117,6 +120,8 @@ class ClosedTrade(BaseModel):
     manifest_id: str | None = None
     context_hash: str | None = None
     confidence: float | None = None
+    strategy_version: str | None = None
+    config_hash: str | None = None
 
     @property
     def gross_profit(self) -> float:
@@ -145,6 +150,8 @@ class ClosedTrade(BaseModel):
             confidence=event.confidence
             if event.confidence is not None
             else entry.get("confidence"),
+            strategy_version=event.strategy_version or entry.get("strategy_version"),
+            config_hash=event.config_hash or entry.get("config_hash"),
         )
 
 

@@ -75,6 +75,8 @@ def make_verdict(ask: Ask, outcome: Outcome, latency_ms: float) -> Verdict:
         cost_usd=d.cost_usd,
         latency_ms=round(latency_ms, 3),
         created_at=ask.now,
+        strategy_version=request.strategy_version,
+        config_hash=request.config_hash,
     )
 
 

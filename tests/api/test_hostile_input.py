@@ -247,6 +247,32 @@ def test_records_an_older_version_stored_are_skipped_not_500(client, service) ->
     assert client.get("/v1/bots/bot-1/audit", headers=AUTH).status_code == 200
 
 
+def test_compact_trade_records_that_no_longer_decode_are_skipped_not_500(client, service) -> None:
+    keys = service.components.keyspace.bot("bot-1")
+    redis = service.components.redis
+    assert post(client, "/v1/trades/events", closed_trade(1)).status_code == 200
+    # Compact records (memory/trade_codec.py) an older version or a hand edit could leave: a
+    # NaN profit, a fill dated in year 4000, a close whose inherited verdict fields are broken.
+    redis.hset(keys.closed_trades, "2", '["close","BTC/USDT",1,1714745100,1,1,1,0,NaN,1714741500]')
+    redis.zadd(keys.closed_trades_by_time, {"2": T0.timestamp()})
+    redis.hset(keys.trade_events, "3:e:o-3", '["BTC/USDT",0,64060588800,100,1]')
+    redis.hset(keys.closed_trades, "4", '["close","BTC/USDT",1,1714745100,1,1,1,0,0.5,1714741500]')
+    redis.hset(keys.closed_trades, "4", redis.hget(keys.closed_trades, "4") + '\n{"confidence":')
+    redis.zadd(keys.closed_trades_by_time, {"4": T0.timestamp()})
+
+    stats = client.get("/v1/bots/bot-1/stats", headers=AUTH)
+    assert stats.status_code == 200 and stats.json()["trades"] == 2  # 1 and 4, not 2
+    assert post(client, "/v1/context", {"bot_id": "bot-1"}).status_code == 200
+    assert post(client, "/v1/verdicts", verdict_body()).status_code == 200
+    # the same close again stays a duplicate (idempotent); a different close of trade 2
+    # replaces its unreadable record
+    replay = post(client, "/v1/trades/events", closed_trade(2))
+    assert replay.status_code == 200 and replay.json()["stored"] is False
+    fixed = post(client, "/v1/trades/events", closed_trade(2, order_id="close-2"))
+    assert fixed.status_code == 200 and fixed.json()["stored"] is True
+    assert client.get("/v1/bots/bot-1/stats", headers=AUTH).json()["trades"] == 3
+
+
 def test_stored_audit_entries_with_nan_read_as_null(client, service) -> None:
     key = service.components.keyspace.bot("bot-1").audit
     service.components.redis.xadd(

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 
 from context_service.keys import Keyspace
 from context_service.memory import Memory, TradeEvent
+from context_service.memory.redis_urls import client_from_url
 from context_service.settings import Settings
 
 T0 = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def memory(redis_url: str, keyspace: Keyspace, settings: Settings) -> Iterator[Memory]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_from_url(redis_url, decode_responses=True)
     yield Memory(client, keyspace=keyspace, settings=settings)
     client.close()
 

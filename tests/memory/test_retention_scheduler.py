@@ -11,6 +11,7 @@ from redis.retry import Retry
 
 from context_service.keys import Keyspace
 from context_service.memory import Memory
+from context_service.memory.redis_urls import client_from_url
 from context_service.models import Evidence, utcnow
 from context_service.retention import RetentionScheduler
 from context_service.settings import Settings
@@ -26,7 +27,7 @@ def _wait_for(condition, timeout_s: float = 5.0) -> bool:
 
 
 def test_expired_evidence_is_purged_without_anyone_asking(redis_url, keyspace: Keyspace, tmp_path):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_from_url(redis_url, decode_responses=True)
     memory = Memory(client, keyspace, Settings(_env_file=None, journal_dir=tmp_path))
     store = memory.bot("bot-1").evidence
     now = utcnow()

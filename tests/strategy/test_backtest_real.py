@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 import redis
 
+from context_service.buildinfo import strategy_version
 from context_service.keys import Keyspace
 from context_service.memory.audit import AuditTrail
+from context_service.memory.trades import TradeMemory
 from context_service.settings import REPO_ROOT
 
 PAIRS = ["BTC/USDT", "SOL/USDT", "XRP/USDT"]
@@ -39,6 +41,7 @@ class BacktestRun:
     trades: list[dict[str, Any]]
     keyspace: Keyspace
     client: redis.Redis
+    version: str  # the strategy version when the run started
 
 
 def run_backtest(
@@ -75,13 +78,16 @@ def gated_run(
 ) -> Iterator[BacktestRun]:
     tmp = tmp_path_factory.mktemp("backtest")
     keyspace = Keyspace(prefix=f"t{uuid.uuid4().hex[:12]}")
+    strategy_version.cache_clear()
+    version = strategy_version()
     done = run_backtest(tmp, shared_data, markets_snapshot, redis_url, keyspace.prefix)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     summary_path = tmp / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     trades_path = summary_path.with_suffix(".trades.json")
     trades = json.loads(trades_path.read_text()) if trades_path.exists() else []
-    yield BacktestRun(done.returncode, done.stdout + done.stderr, summary, trades, keyspace, client)
+    output = done.stdout + done.stderr
+    yield BacktestRun(done.returncode, output, summary, trades, keyspace, client, version)
     keys = list(client.scan_iter(match=keyspace.pattern, count=1000))
     if keys:
         client.delete(*keys)
@@ -131,12 +137,14 @@ def test_trade_memory_has_every_trade_with_the_verdict_that_opened_it(
     gated_run: BacktestRun,
 ) -> None:
     keys = gated_run.keyspace.bot("backtest")
-    closed = gated_run.client.hgetall(keys.closed_trades)
+    records = TradeMemory(gated_run.client, keys).closed_trades()
     finished = [t for t in gated_run.trades if not t["is_open"]]
-    assert len(closed) >= len(finished) > 0
-    records = [json.loads(v) for v in closed.values()]
-    assert all(r["verdict_id"] for r in records)
-    assert all(r["confidence"] >= 0.6 for r in records)
+    assert len(records) >= len(finished) > 0
+    assert all(r.verdict_id for r in records)
+    assert all(r.confidence >= 0.6 for r in records)
+    # traceable to the build: the checkout's commit and one config for the whole run
+    assert {r.strategy_version for r in records} == {gated_run.version}
+    assert len({r.config_hash for r in records}) == 1 and records[0].config_hash
 
 
 def test_every_entry_followed_a_point_in_time_buy_verdict(gated_run: BacktestRun) -> None:
@@ -144,14 +152,15 @@ def test_every_entry_followed_a_point_in_time_buy_verdict(gated_run: BacktestRun
     keys = gated_run.keyspace.bot("backtest")
     audit = AuditTrail(gated_run.client, keys).query(kind="verdict", limit=100_000)
     verdicts = {e.payload["verdict"]["verdict_id"]: e.payload for e in audit}
-    records = [json.loads(v) for v in gated_run.client.hgetall(keys.closed_trades).values()]
+    records = TradeMemory(gated_run.client, keys).closed_trades()
     assert records
     for record in records:
-        entry = verdicts[record["verdict_id"]]
+        entry = verdicts[record.verdict_id]
         verdict = entry["verdict"]
         assert verdict["action"] == "buy" and verdict["source"] == "rules"
+        assert verdict["config_hash"] == record.config_hash
         candle = datetime.fromisoformat(verdict["candle_time"]).astimezone(UTC)
-        opened = datetime.fromisoformat(record["open_time"]).astimezone(UTC)
+        opened = record.open_time.astimezone(UTC)
         assert candle + timedelta(hours=1) == opened
         assert datetime.fromisoformat(entry["as_of"]).astimezone(UTC) <= opened
 

@@ -11,6 +11,7 @@ from deploy.live import serve
 from pydantic import SecretStr
 
 from context_service.api.app import create_app
+from context_service.buildinfo import config_hash, strategy_version
 from context_service.client import factory
 from context_service.keys import Keyspace
 from context_service.service import ContextService
@@ -67,3 +68,8 @@ def test_a_dry_run_decision_end_to_end(monkeypatch, redis_url, keyspace: Keyspac
     assert stats.trades == 1 and stats.wins == 1
     (closed,) = service.components.memory.bot("bot-1").closed_trades()
     assert closed.verdict_id == verdict.verdict_id
+    # verdict and trade record name the build that made them: the commit and the config hash
+    assert verdict.strategy_version == closed.strategy_version == strategy_version() != "unknown"
+    assert verdict.config_hash == closed.config_hash == config_hash(strategy.config)
+    events = service.components.memory.bot("bot-1").trades.events()
+    assert {e.config_hash for e in events} == {verdict.config_hash}
