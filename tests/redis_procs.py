@@ -26,6 +26,8 @@ import redis
 from loopback import free_port
 
 START_TIMEOUT_S = 10.0
+# Replication and Sentinel discovery (hello messages every 2 s) on a machine that may be busy.
+GROUP_TIMEOUT_S = 60.0
 CLUSTER_NODE_ARGS = (
     *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
     *("--cluster-node-timeout", "3000"),
@@ -245,7 +247,7 @@ class SentinelGroup:
             self.binary,
         )
         self.replica.start()
-        wait_until(self._replica_in_sync, START_TIMEOUT_S, "the replica to sync")
+        wait_until(self._replica_in_sync, GROUP_TIMEOUT_S, "the replica to sync")
         for index in range(3):
             port = free_port()
             folder = self.workdir / f"sentinel-{index}"
@@ -263,17 +265,23 @@ class SentinelGroup:
             sentinel = RedisProcess(port, folder, [str(config), "--sentinel"], self.binary)
             self.sentinels.append(sentinel)
             sentinel.start()
-        wait_until(self._sentinels_see_replica, START_TIMEOUT_S, "Sentinels to find the replica")
+        # A failover needs the replica known and the Sentinels aware of each other (to vote a
+        # leader); waiting for both here keeps the failover itself quick.
+        wait_until(
+            self._sentinels_ready, GROUP_TIMEOUT_S, "Sentinels to find the replica and each other"
+        )
 
     def _replica_in_sync(self) -> bool:
         with self.replica.client(decode_responses=True) as client:  # type: ignore[union-attr]
             return client.info("replication").get("master_link_status") == "up"
 
-    def _sentinels_see_replica(self) -> bool:
+    def _sentinels_ready(self) -> bool:
+        others = len(self.sentinels) - 1
         for sentinel in self.sentinels:
             with sentinel.client(decode_responses=True) as client:
                 replicas = client.execute_command("SENTINEL", "REPLICAS", self.service)
-                if not replicas:
+                peers = client.execute_command("SENTINEL", "SENTINELS", self.service)
+                if not replicas or len(peers) < others:
                     return False
         return True
 
