@@ -224,14 +224,26 @@ def evidence_batch(start: int, count: int) -> list[dict]:
     ]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def print_table(rows: list[dict]) -> None:
     header = f"{'scenario':<28}{'rate':>11}{'sent':>7}{'err':>5}{'rps':>8}{'p50 ms':>9}"
-    header += f"{'p99 ms':>9}{'max ms':>9}  sources"
+    header += f"{'p99 ms':>9}{'max ms':>9}{'cpu/req':>9}  sources"
     print(header)
     print("-" * len(header))
     for r in rows:
         rps = "" if r["achieved_rps"] is None else f"{r['achieved_rps']:.1f}"
+        cpu = r.get("server_cpu_ms_per_request")
+        cpu_text = "" if cpu is None else f"{cpu:.2f}"
         print(
             f"{r['scenario']:<28}{r['rate']!s:>11}{r['requests']:>7}{r['errors']:>5}{rps:>8}"
-            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}  {r['sources']}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{cpu_text:>9}"
+            f"  {r['sources']}"
         )

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     REPO,
     T0,
+    cpu_seconds,
     evidence_batch,
     free_port,
     open_loop,
@@ -106,6 +107,17 @@ def run_sidecar(port: int, prefix: str, redis_url: str, llm_url: str) -> None:
     )
 
 
+def measured(pid: int, path: str, client: httpx.Client, bodies: list, rate: float, duration: float):
+    """:func:`open_loop` plus the sidecar's CPU time per request (ms; less sensitive to other
+    load on the machine than latency)."""
+    before = cpu_seconds(pid)
+    row = open_loop(client, path, bodies, rate, duration)
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and row["requests"]:
+        row["server_cpu_ms_per_request"] = round((after - before) / row["requests"] * 1000, 2)
+    return row
+
+
 def sidecar(prefix: str, redis_url: str, llm_url: str):
     port = free_port()
     process = spawn(__file__, "_serve", str(port), prefix, redis_url, llm_url)
@@ -138,7 +150,9 @@ def _sequential(client: httpx.Client, bodies: list[dict], scenario: str) -> dict
     }
 
 
-def llm_scenarios(client: httpx.Client, duration: float, stub_ms: float, only: set) -> list:
+def llm_scenarios(
+    pid: int, client: httpx.Client, duration: float, stub_ms: float, only: set
+) -> list:
     rows = []
     # A fleet's question pattern: 4 bots x 50 pairs at the latest candle. Each decision is
     # recorded once (through the stub LLM), then asked again and again.
@@ -149,18 +163,18 @@ def llm_scenarios(client: httpx.Client, duration: float, stub_ms: float, only: s
         client.post("/v1/verdicts", json=body).raise_for_status()
     if "replay" in only:
         for rate in RATES:
-            row = open_loop(client, "/v1/verdicts", recorded, rate, duration)
+            row = measured(pid, "/v1/verdicts", client, recorded, rate, duration)
             rows.append({"scenario": "replay hit", "rate": rate, **row})
     if "llm" in only:
         fresh = iter(range(10_000, 10_000_000))
         for rate in RATES:
             misses = [verdict_body(next(fresh), BOTS[k % 4]) for k in range(int(rate * duration))]
-            row = open_loop(client, "/v1/verdicts", misses, rate, duration)
+            row = measured(pid, "/v1/verdicts", client, misses, rate, duration)
             rows.append({"scenario": f"llm (stub {stub_ms:g} ms)", "rate": rate, **row})
     return rows
 
 
-def rules_scenarios(client: httpx.Client, duration: float) -> list:
+def rules_scenarios(pid: int, client: httpx.Client, duration: float) -> list:
     """Every request a new candle: 4 bots x 50 pairs, candle after candle."""
     rows = []
     pairs = [f"P{i}/USDT" for i in range(50)]
@@ -176,7 +190,7 @@ def rules_scenarios(client: httpx.Client, duration: float) -> list:
             if k and k % len(warm) == 0:
                 hour = next(candle)
             bodies.append(verdict_body(hour, BOTS[k % 4], pairs[(k // 4) % 50]))
-        row = open_loop(client, "/v1/verdicts", bodies, rate, duration)
+        row = measured(pid, "/v1/verdicts", client, bodies, rate, duration)
         rows.append({"scenario": "rules, new candle", "rate": rate, **row})
     return rows
 
@@ -251,7 +265,7 @@ def run(duration: float, stub_ms: float, redis_url: str, only: set[str]) -> list
             process, client = sidecar(prefix, redis_url, f"http://127.0.0.1:{stub_port}/v1")
             try:
                 if only & {"replay", "llm"}:
-                    rows += llm_scenarios(client, duration, stub_ms, only)
+                    rows += llm_scenarios(process.pid, client, duration, stub_ms, only)
                 if "context" in only:
                     rows += context_scenarios(client, duration)
             finally:
@@ -260,7 +274,7 @@ def run(duration: float, stub_ms: float, redis_url: str, only: set[str]) -> list
         if "rules" in only:
             process, client = sidecar(prefix + "r", redis_url, "-")
             try:
-                rows += rules_scenarios(client, duration)
+                rows += rules_scenarios(process.pid, client, duration)
             finally:
                 client.close()
                 stop(process)
@@ -286,6 +300,7 @@ def targets(rows: list[dict]) -> list[dict]:
                         "p50_ms": row["p50_ms"],
                         "p99_ms": row["p99_ms"],
                         "achieved_rps": row["achieved_rps"],
+                        "server_cpu_ms_per_request": row.get("server_cpu_ms_per_request"),
                         "met": met,
                     }
                 )
@@ -325,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"target {goal['scenario']}: p99 <= {TARGET_P99_MS:g} ms at {TARGET_RATE} req/s: "
             f"{state} (p50 {goal['p50_ms']} ms, p99 {goal['p99_ms']} ms, "
-            f"{goal['achieved_rps']} req/s achieved)"
+            f"{goal['achieved_rps']} req/s achieved, sidecar CPU "
+            f"{goal['server_cpu_ms_per_request']} ms per request)"
         )
     return 0
 
