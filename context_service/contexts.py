@@ -24,6 +24,7 @@ from context_service.engine import ContextEngine, Synthesis
 from context_service.keys import validate_bot_id
 from context_service.lru import LRU
 from context_service.models import KnowledgeObject
+from context_service.redis_text import as_text
 from context_service.verdicts.market_data import snapshot_evidence, snapshot_evidence_id
 
 # How long an identical snapshot is trusted to still be in the store without re-upserting it.
@@ -107,7 +108,8 @@ class BotContexts:
         pipe = c.redis.pipeline(transaction=False)
         pipe.get(c.keyspace.bot(bot_id).objects_version)
         pipe.get(c.keyspace.market().objects_version)
-        version = tuple(pipe.execute())
+        # The stores' change tokens, as change_token() spells them.
+        version = tuple("0" if v is None else as_text(v) for v in pipe.execute())
         key = (bot_id, budget, as_of)
         with self._memo_lock:  # shared by every bot; the caller holds only its bot's lock
             hit = self._memo.get(key)
@@ -116,7 +118,7 @@ class BotContexts:
             fresh = time.monotonic() - hit[1] < LIVE_SYNTHESIS_MEMO_S  # type: ignore[index]
         if fresh:
             return hit[2]  # type: ignore[index]
-        synthesis = engine.synthesize(budget, as_of=as_of, now=now)
+        synthesis = engine.synthesize(budget, as_of=as_of, now=now, tokens=version)
         with self._memo_lock:
             self._memo[key] = (version, time.monotonic(), synthesis)
             self._memo.move_to_end(key)

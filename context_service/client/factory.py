@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from context_service.settings import Settings, VerdictProviderName, get_settings
 logger = logging.getLogger(__name__)
 
 BACKTEST_ID_PREFIX = "backtest"
+LEASE_RENEW_S = 30.0  # the lease TTL is 90 s: renewed well before it lapses
 
 
 class StrategyOptions(BaseModel):
@@ -131,6 +132,7 @@ class StrategyContext:
     knowledge_pending: bool = False
     strategy_version: str | None = None  # on every verdict and trade record (buildinfo.py)
     config_hash: str | None = None
+    lease_renewed_at: datetime | None = None
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
@@ -164,6 +166,13 @@ class StrategyContext:
         logger.info("pushed %d standing knowledge objects into the context", count)
 
     # --- lease and live safety --------------------------------------------------------------
+    def renew_lease_every(self, now: datetime, seconds: float = LEASE_RENEW_S) -> None:
+        """:meth:`renew_lease` at most every ``seconds`` (the strategy calls it every loop)."""
+        last = self.lease_renewed_at
+        if last is None or now - last >= timedelta(seconds=seconds):
+            self.renew_lease()
+            self.lease_renewed_at = now
+
     def renew_lease(self) -> None:
         if self.client is None or self.in_process:
             return

@@ -120,6 +120,7 @@ class ContextEngine:
             stored = self.store.upsert(obj, now)
             self._table.put(stored, self.token_counter)
             self._shared_ids.discard(stored.id)
+            self._follow_own_write()
         self._emit("upserted", stored)
         return stored
 
@@ -132,6 +133,7 @@ class ContextEngine:
                 self._table.put(obj)
                 self._shared_ids.discard(obj.id)
             self._table.tokens_for(self.token_counter)  # counted in one batch
+            self._follow_own_write()
         for obj in stored:
             self._emit("upserted", obj)
         return stored
@@ -160,14 +162,24 @@ class ContextEngine:
     def __len__(self) -> int:
         return len(self._table)
 
-    def refresh(self) -> None:
+    def _follow_own_write(self) -> None:
+        """After a write through this engine (already applied to the mirror): when the mirror
+        was complete just before it, it is complete at the store's new token too, so the next
+        synthesis need not walk the store (stores report ``own_write = (before, after)``)."""
+        own = getattr(self.store, "own_write", None)
+        if own is not None and self._store_token == own[0]:
+            self._store_token = own[1]
+
+    def refresh(self, token: object = None) -> None:
         """Bring the mirror in line with the store (only changed objects are prepared).
 
         Stores that offer ``change_token()`` (a value that changes with every write) are not
-        even read while the token stays the same.
+        even read while the token stays the same; a caller that has just read the token
+        passes it (one read fewer).
         """
-        token_of = getattr(self.store, "change_token", None)
-        token = token_of() if callable(token_of) else None
+        if token is None:
+            token_of = getattr(self.store, "change_token", None)
+            token = token_of() if callable(token_of) else None
         with self._lock:
             if token is not None and token == self._store_token:
                 return
@@ -192,12 +204,13 @@ class ContextEngine:
                 self._shared_token = None  # a shared object it shadowed shows again
             self._store_token = token
 
-    def _refresh_shared(self) -> None:
+    def _refresh_shared(self, token: object = None) -> None:
         """Bring the shared store's objects into the mirror when it has changed."""
         shared = self.shared
         assert shared is not None
-        token_of = getattr(shared, "change_token", None)
-        token = token_of() if callable(token_of) else object()
+        if token is None:
+            token_of = getattr(shared, "change_token", None)
+            token = token_of() if callable(token_of) else object()
         with self._lock:
             if token == self._shared_token:
                 return
@@ -222,11 +235,13 @@ class ContextEngine:
         as_of: datetime | None = None,
         model: str | None = None,
         now: datetime | None = None,
+        tokens: tuple[object, object] | None = None,
     ) -> Synthesis:
         """The working memory that fits ``budget_tokens`` of ``model``, and its manifest.
 
         With ``as_of`` only objects observed at or before it and still valid then take part
-        (backtests); without it, everything not expired at ``now`` does.
+        (backtests); without it, everything not expired at ``now`` does. ``tokens`` are the
+        own and shared stores' change tokens when the caller has just read them.
         """
         if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
             raise TypeError(f"budget_tokens must be an int, got {budget_tokens!r}")
@@ -236,10 +251,11 @@ class ContextEngine:
         reference = as_of or (utcnow() if now is None else as_utc(now))
         counter = self.counter_for(model)
         with self._lock:
+            own_token, shared_token = tokens or (None, None)
             if not self._mirror_is_complete:
-                self.refresh()
+                self.refresh(own_token)
             if self.shared is not None:
-                self._refresh_shared()
+                self._refresh_shared(shared_token)
             result = draft(self._table, self._lanes, counter, budget_tokens, as_of, reference)
         digest = content_hash(result.text)
         manifest = Manifest(

@@ -168,7 +168,7 @@ def draft(
     candidates = candidates[keep]
 
     # -- allocation ------------------------------------------------------------------------
-    header_tokens = [counter.count(lane_header(policy.name)) for policy in lanes]
+    header_tokens = [counter.count_fixed(lane_header(policy.name)) for policy in lanes]
     cand_slots = slots[candidates].tolist()
 
     def shorten(position: int, max_tokens: int) -> tuple[str, int] | None:

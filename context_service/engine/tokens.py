@@ -88,6 +88,7 @@ class TokenCounter:
         self.model = model
         self._encoding = encoding_for(model)
         self.encoding_name: str = self._encoding.name if self._encoding else BYTES_ENCODING
+        self._fixed: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"TokenCounter(model={self.model!r}, encoding={self.encoding_name!r})"
@@ -97,6 +98,13 @@ class TokenCounter:
         if self._encoding is None:
             return len(text.encode("utf-8"))
         return len(self._encoding.encode_ordinary(text))
+
+    def count_fixed(self, text: str) -> int:
+        """:meth:`count` of a text that recurs verbatim (lane headers), remembered."""
+        known = self._fixed.get(text)
+        if known is None:
+            known = self._fixed[text] = self.count(text)
+        return known
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Token counts of several texts at once (faster than one by one)."""

@@ -38,6 +38,27 @@ from . import unreadable
 from .lanes import lane_of
 
 FETCH_CHUNK = 1000
+# Write merged objects only if the version is still the one they were merged against (the read
+# snapshot's): one round trip instead of WATCH / HMGET / MULTI-EXEC. Per object, ARGV holds
+# id, JSON, observed_at epoch ("" when undated) and expiry epoch ("" when none).
+WRITE_IF_VERSION_LUA = """
+local version = redis.call('GET', KEYS[5])
+if (version or '0') ~= ARGV[1] then return false end
+for i = 2, #ARGV, 4 do
+  local id, json, observed, expiry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  redis.call('HSET', KEYS[1], id, json)
+  if observed ~= '' then
+    redis.call('ZADD', KEYS[2], observed, id)
+    redis.call('SREM', KEYS[4], id)
+  else
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('SADD', KEYS[4], id)
+  end
+  if expiry ~= '' then redis.call('ZADD', KEYS[3], expiry, id)
+  else redis.call('ZREM', KEYS[3], id) end
+end
+return redis.call('INCR', KEYS[5])
+"""
 CACHE_LIMIT = 50_000
 PATCH_LIMIT = 64
 
@@ -51,7 +72,7 @@ def _dump(obj: KnowledgeObject) -> str:
 class _Snapshot:
     """Every object of the bot as of one store version."""
 
-    version: str | None
+    version: str  # the objects version it was read at ("0": never written)
     dated: list[KnowledgeObject]  # sorted by observed_at
     epochs: list[float]  # observed_at of ``dated``, for bisect
     undated: list[KnowledgeObject]  # sorted by id
@@ -73,6 +94,10 @@ class RedisKnowledgeStore:
         self._ttl_hours = dict(ttl_hours or {})
         self._cache: dict[str, tuple[str, KnowledgeObject]] = {}
         self._snapshot: _Snapshot | None = None
+        self._write_if_version = client.register_script(WRITE_IF_VERSION_LUA)
+        # (version before, version after) of this store's latest write: a reader whose view
+        # was at "before" is still complete at "after" once it applied the same write.
+        self.own_write: tuple[str, str] | None = None
 
     # -- helpers -------------------------------------------------------------------------
     def _parse(self, object_id: str, raw: str | bytes) -> KnowledgeObject | None:
@@ -135,11 +160,19 @@ class RedisKnowledgeStore:
     def upsert_many(
         self, objects: Iterable[KnowledgeObject], now: datetime | None = None
     ) -> list[KnowledgeObject]:
-        """Merge and write all objects in one MULTI/EXEC; retried if another writer interferes."""
+        """Merge and write all objects atomically.
+
+        Fast path: merged against the read snapshot and written by one script, if the store's
+        version is still the snapshot's. Otherwise (another writer came between, or nothing
+        read yet): one MULTI/EXEC under WATCH, retried if another writer interferes.
+        """
         incoming = list(objects)
         if not incoming:
             return []
         moment = now or utcnow()
+        fast = self._write_from_snapshot(incoming, moment)
+        if fast is not None:
+            return fast
         ids = [obj.id for obj in incoming]
         stored: list[KnowledgeObject] = []
 
@@ -165,6 +198,46 @@ class RedisKnowledgeStore:
         results = self._client.transaction(write, self._keys.objects)
         self._apply_own_write(int(results[-1]), stored, [])
         return stored
+
+    def _write_from_snapshot(
+        self, incoming: list[KnowledgeObject], moment: datetime
+    ) -> list[KnowledgeObject] | None:
+        """The fast path of :meth:`upsert_many`; None when the snapshot is not current."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return None
+        latest: dict[str, KnowledgeObject | None] = {}
+        merged_all = []
+        for obj in incoming:
+            previous = latest[obj.id] if obj.id in latest else snapshot.by_id.get(obj.id)
+            merged = merge_upsert(previous, obj, moment)
+            latest[obj.id] = merged
+            merged_all.append(merged)
+        args: list[str | float] = [snapshot.version or "0"]
+        for merged in latest.values():
+            expiry = self.expires_at(merged, merged.updated_at or moment)
+            observed = merged.observed_at
+            args += [
+                merged.id,
+                _dump(merged),
+                "" if observed is None else observed.timestamp(),
+                "" if expiry is None else expiry.timestamp(),
+            ]
+        keys = self._keys
+        version = self._write_if_version(
+            keys=[
+                keys.objects,
+                keys.objects_by_observed,
+                keys.objects_by_expiry,
+                keys.objects_undated,
+                keys.objects_version,
+            ],
+            args=args,
+        )
+        if version is None:
+            return None  # another writer came between: the careful path
+        self._apply_own_write(int(version), merged_all, [])
+        return merged_all
 
     def get(self, object_id: str) -> KnowledgeObject | None:
         raw = self._client.hget(self._keys.objects, object_id)
@@ -222,8 +295,7 @@ class RedisKnowledgeStore:
 
     def _current(self) -> _Snapshot:
         """The read snapshot, reloaded when the version in Redis has moved."""
-        version = self._client.get(self._keys.objects_version)
-        version = None if version is None else as_text(version)
+        version = self.change_token()
         if self._snapshot is not None and self._snapshot.version == version:
             return self._snapshot
         pipe = self._client.pipeline(transaction=True)
@@ -232,7 +304,7 @@ class RedisKnowledgeStore:
         version, items = pipe.execute()
         objects = self._parse_all((as_text(object_id), raw) for object_id, raw in items.items())
         self._forget_missing({o.id for o in objects})
-        self._snapshot = self._build(None if version is None else as_text(version), objects)
+        self._snapshot = self._build("0" if version is None else as_text(version), objects)
         return self._snapshot
 
     def _apply_own_write(
@@ -240,6 +312,7 @@ class RedisKnowledgeStore:
     ) -> None:
         """Patch the read snapshot with this store's own write, if no other writer came
         between (the version moved by exactly one); otherwise the next read reloads."""
+        self.own_write = (str(version - 1) if version > 1 else "0", str(version))
         snapshot = self._snapshot
         if snapshot is None or snapshot.version != str(version - 1):
             return
@@ -279,7 +352,7 @@ class RedisKnowledgeStore:
         self._snapshot = _Snapshot(str(version), dated, epochs, undated, by_id)
 
     @staticmethod
-    def _build(version: str | None, objects: list[KnowledgeObject]) -> _Snapshot:
+    def _build(version: str, objects: list[KnowledgeObject]) -> _Snapshot:
         dated = sorted(
             (o for o in objects if o.observed_at is not None),
             key=lambda o: (o.observed_at, o.id),

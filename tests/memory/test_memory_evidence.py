@@ -206,3 +206,31 @@ def test_ids_as_of_uses_the_server_index(memory: Memory) -> None:
     store.upsert_many([_ev("a", 0), _ev("b", 10), _ev("c", None)], now=T0)
     assert store.ids_as_of(T0 + timedelta(minutes=5)) == ["a"]
     assert store.ids_as_of(T0 + timedelta(minutes=10)) == ["a", "b"]
+
+
+def test_a_write_merges_against_another_writers_change_in_between(memory: Memory) -> None:
+    from context_service.memory.evidence import RedisKnowledgeStore
+
+    mine = memory.bot("bot-a").evidence
+    other = RedisKnowledgeStore(memory.client, memory.keyspace.bot("bot-a"))
+    mine.upsert(_ev("news-1", tags={"category": "news"}), now=T0)
+    list(mine.all())  # my read snapshot is current
+    other.upsert(_ev("news-1", tags={"pair": "BTC/USDT"}), now=T0)  # unseen by my snapshot
+
+    merged = mine.upsert(_ev("news-1", tags={"source": "desk"}), now=T0 + timedelta(minutes=1))
+
+    # The script refused to write against a stale snapshot; the careful path merged all three.
+    assert merged.tags == {"category": "news", "pair": "BTC/USDT", "source": "desk"}
+    assert other.get("news-1") == merged
+    assert sorted(o.id for o in other.all()) == ["news-1"]
+
+
+def test_writes_against_a_current_snapshot_keep_every_index(memory: Memory) -> None:
+    store = memory.bot("bot-a").evidence
+    store.upsert(_ev("a", tags={"category": "news"}), now=T0)
+    list(store.all())
+    store.upsert_many([_ev("a", minutes=None), _ev("b", minutes=5)], now=T0)
+    fresh = type(store)(memory.client, memory.keyspace.bot("bot-a"))  # reads Redis only
+    assert {o.id for o in fresh.visible(as_of=T0 + timedelta(minutes=10))} == {"b"}
+    assert {o.id for o in fresh.visible(as_of=None, now=T0)} == {"a", "b"}
+    assert fresh.ids_as_of(T0 + timedelta(minutes=10)) == ["b"]

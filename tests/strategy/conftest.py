@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from freqtrade.enums import RunMode
-from freqtrade.persistence import LocalTrade
+from freqtrade.persistence import CustomDataWrapper, LocalTrade
 from freqtrade.persistence.usedb_context import disable_database_use, enable_database_use
 from freqtrade.resolvers import StrategyResolver
 
@@ -45,8 +45,10 @@ def strategy_config(**context: Any) -> dict[str, Any]:
 def no_db() -> Iterator[None]:
     disable_database_use("1h")
     LocalTrade.reset_trades()
+    CustomDataWrapper.reset_custom_data()
     yield
     LocalTrade.reset_trades()
+    CustomDataWrapper.reset_custom_data()
     enable_database_use()
 
 

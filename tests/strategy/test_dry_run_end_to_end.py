@@ -45,7 +45,7 @@ def test_a_dry_run_decision_end_to_end(monkeypatch, redis_url, keyspace: Keyspac
         strategy.bot_start()
         assert strategy.ctx.lease_held and not strategy.ctx.knowledge_pending
 
-        strategy._entry_candidates = {PAIR: {int(CANDLE.timestamp()): ta_row()}}
+        strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
         strategy.bot_loop_start(current_time=NOW)
         assert strategy.confirm_trade_entry(
             PAIR, "limit", 0.0008, 40_000.0, "GTC", NOW, None, "long"

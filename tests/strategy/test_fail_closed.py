@@ -27,8 +27,8 @@ def _epoch(moment: datetime) -> int:
 def start(monkeypatch_ready_strategy) -> None:
     strategy = monkeypatch_ready_strategy
     strategy.bot_start()
-    strategy._entry_candidates = {PAIR: {_epoch(CANDLE): ta_row()}}
-    strategy._exit_candidates = {PAIR: {_epoch(CANDLE): ta_row()}}
+    strategy.state.set_candidates(PAIR, "entry", {_epoch(CANDLE): ta_row()})
+    strategy.state.set_candidates(PAIR, "exit", {_epoch(CANDLE): ta_row()})
 
 
 def confirm(strategy, when: datetime = NOW) -> bool:
@@ -251,7 +251,7 @@ def test_a_failing_sidecar_is_asked_once_per_loop_not_once_per_pair(sidecar) -> 
     route.side_effect = httpx.ReadTimeout("timed out")
     strategy = load_strategy(strategy_config())
     start(strategy)
-    strategy._entry_candidates["SOL/USDT"] = {_epoch(CANDLE): ta_row(100.0)}
+    strategy.state.set_candidates("SOL/USDT", "entry", {_epoch(CANDLE): ta_row(100.0)})
     strategy.bot_loop_start(current_time=NOW)
     assert route.call_count == 1  # the loop does not stall 2 s per pair
     assert confirm(strategy) is False

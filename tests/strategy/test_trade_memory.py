@@ -43,7 +43,7 @@ def test_entry_exit_and_close_events_carry_the_verdict(sidecar_settings, no_db) 
         events = router.post("/v1/trades/events").respond(201, json={"recorded": True})
         strategy = load_strategy(strategy_config())
         strategy.bot_start()
-        strategy._entry_candidates = {PAIR: {int(CANDLE.timestamp()): ta_row()}}
+        strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
         strategy.bot_loop_start(current_time=NOW)
         assert strategy.confirm_trade_entry(
             PAIR, "limit", 0.0008, 40_000.0, "GTC", NOW, None, "long"
@@ -146,7 +146,7 @@ def test_verdict_markers_for_frequi(sidecar_settings, no_db) -> None:
         router.post("/v1/verdicts").respond(200, json=verdict_json(confidence=0.77))
         strategy = load_strategy(strategy_config())
         strategy.bot_start()
-        strategy._entry_candidates = {PAIR: {int(CANDLE.timestamp()): ta_row()}}
+        strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
         strategy.bot_loop_start(current_time=NOW)
     dates = pd.date_range(CANDLE - timedelta(hours=2), periods=4, freq="1h", tz="UTC")
     frame = pd.DataFrame(

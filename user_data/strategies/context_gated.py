@@ -1,17 +1,13 @@
 """ContextGatedStrategy: TA candidates, confirmed by verdicts, inside hard risk rules.
 
-* ``populate_*`` (vectorised TA-Lib) mark *candidate* entries and hard TA exits.
-* ``bot_loop_start`` asks the context engine for verdicts on the pairs whose last closed candle is
-  a candidate (in-process in backtests with ``as_of`` = that candle's close, over HTTP in
-  dry-run/live).
-* ``confirm_trade_entry`` enters only on a fresh ``buy`` verdict >= ``min_confidence`` that also
-  passes the daily limits and the budget guard; it returns False on anything else, including its
-  own errors (Freqtrade would treat an exception as "yes").
-* Exits (exit signal, ROI, fixed + ATR-trailing stop, protections) never wait for the engine; a
-  ``sell`` verdict can additionally exit through ``custom_exit``.
-
-Settings come from the Freqtrade config's ``"context"`` section (see docs/strategy.md) and the
-``CTX_*`` environment (context_service.settings).
+``populate_*`` (vectorised TA-Lib) mark *candidate* entries and hard TA exits; a candidate's
+verdict is asked as soon as the candidate exists (dry-run/live: right after ``populate_*``;
+backtests: ``bot_loop_start``, in process with ``as_of`` = the candle's close);
+``confirm_trade_entry`` enters only on a fresh ``buy`` verdict >= ``min_confidence`` inside the
+daily limits and the budget guard; exits never wait for the engine. State lives in one
+:class:`~context_service.client.state.StrategyState` (the opening verdict on the trade itself)
+and every callback is wrapped by :func:`~context_service.client.callbacks.fail_closed`. Settings:
+the config's ``"context"`` section and the ``CTX_*`` environment (docs/strategy.md).
 """
 
 from __future__ import annotations
@@ -20,31 +16,32 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import talib.abstract as ta
 from freqtrade.enums import RunMode
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
-from pandas import DataFrame, Series
+from pandas import DataFrame
 
+from context_service.client.asks import ask_candle
+from context_service.client.callbacks import fail_closed
 from context_service.client.factory import StrategyContext, build_strategy_context
-from context_service.client.snapshot import SNAPSHOT_COLUMNS, IncompleteCandle, ta_snapshot
+from context_service.client.frames import (
+    PLOT_CONFIG,
+    add_verdict_markers,
+    candle_epochs,
+    index_rows,
+)
+from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
 from context_service.risk.refusals import Refusal
-from context_service.verdicts.models import OpenPosition, Verdict
 
 logger = logging.getLogger(__name__)
 
 IN_PROCESS_MODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.OTHER, RunMode.UTIL_NO_EXCHANGE}
 # How many past candidates / verdicts per pair to keep in live runs (backtests keep all).
 LIVE_HISTORY = 200
-
-
-def _epochs(dates: Series) -> np.ndarray:
-    """Candle open times as integer epoch seconds, whatever the datetime64 unit."""
-    return dates.dt.as_unit("s").astype("int64").to_numpy()
 
 
 class ContextGatedStrategy(IStrategy):
@@ -104,50 +101,21 @@ class ContextGatedStrategy(IStrategy):
             },
         ]
 
-    plot_config = {
-        "main_plot": {
-            "ema_fast": {"color": "#f5a623"},
-            "ema_slow": {"color": "#4a90e2"},
-            "ema_trend": {"color": "#9013fe"},
-            "bb_upper": {"color": "rgba(120,120,120,0.5)"},
-            "bb_lower": {"color": "rgba(120,120,120,0.5)", "fill_to": "bb_upper"},
-        },
-        "subplots": {
-            "RSI": {"rsi": {"color": "#d0021b"}},
-            "MACD": {
-                "macd": {"color": "#4a90e2"},
-                "macdsignal": {"color": "#f5a623"},
-                "macdhist": {"type": "bar", "color": "#7ed321"},
-            },
-            "ATR %": {"atr_pct": {"color": "#8b572a"}},
-            "Verdicts": {
-                "verdict_buy": {"type": "scatter", "color": "#2ecc71", "scatterSymbol": "circle"},
-                "verdict_sell": {"type": "scatter", "color": "#e74c3c", "scatterSymbol": "diamond"},
-                "verdict_hold": {"type": "scatter", "color": "#95a5a6", "scatterSymbol": "square"},
-            },
-        },
-    }
+    plot_config = PLOT_CONFIG  # indicators, and verdict markers on their candles
 
     def __init__(self, config: dict) -> None:
         super().__init__(config)
         self.ctx: StrategyContext | None = None
         self._tf_td = timedelta(seconds=timeframe_to_seconds(self.timeframe))
-        # pair -> {candle epoch: row} of candidate candles (point-in-time: a row only depends on
-        # data up to its own candle, which lookahead-analysis verifies)
-        self._entry_candidates: dict[str, dict[int, dict[str, float]]] = {}
-        self._exit_candidates: dict[str, dict[int, dict[str, float]]] = {}
-        # pair -> (sorted candle epochs, ATR share of price) for the trailing stop
-        self._atr_pct: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.reset_run_state()
+        # Candidate rows are point-in-time: a row only depends on data up to its own candle,
+        # which lookahead-analysis verifies. Backtests keep everything.
+        self.state = StrategyState(keep=None if self.in_process else LIVE_HISTORY)
+        self._ask_failed_on: int | None = None  # candle epoch whose verdict ask failed (live)
 
     def reset_run_state(self) -> None:
-        """Forget what a run learned (verdicts, pending entries, realized profit); keep the
-        candle-derived indices above. ``evaluate`` re-runs one instance per variant."""
-        self._verdict_marks: dict[str, dict[int, Verdict]] = {}
-        self._entry_verdicts: dict[str, Verdict] = {}  # pair -> verdict of the pending entry
-        self._trade_verdicts: dict[Any, Verdict] = {}  # trade id -> verdict that opened it
-        self._realized: dict[Any, float] = {}  # trade id -> realized profit of exits so far
-        self._last_lease = datetime.fromtimestamp(0, tz=UTC)
+        """Forget what a run learned (verdicts, pending entries, attribution); keep the
+        candle-derived indices. ``evaluate`` re-runs one instance per variant."""
+        self.state.reset_run()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -156,7 +124,9 @@ class ContextGatedStrategy(IStrategy):
         return self.config.get("runmode") in IN_PROCESS_MODES
 
     def bot_start(self, **kwargs) -> None:
-        """Build the engine client, risk ledgers and, before live trading, run the preflight."""
+        """Called once after the strategy is loaded: build the engine client, risk ledgers and,
+        before live trading, run the preflight (a failure stops the bot, and should Freqtrade
+        carry on anyway, every entry is refused as ``blocked``)."""
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
         if self.config.get("runmode") == RunMode.LIVE:
             problem = self.ctx.live_preflight()
@@ -166,20 +136,13 @@ class ContextGatedStrategy(IStrategy):
                 raise OperationalException(problem)
         if not self.in_process:
             self.ctx.rebuild_daily_ledger(Trade.get_trades_proxy())
-            self._renew_lease(datetime.now(UTC), force=True)
+            self.ctx.renew_lease_every(datetime.now(UTC), seconds=0)
         self.ctx.push_knowledge()
-
-    def _renew_lease(self, now: datetime, force: bool = False) -> None:
-        ctx = self.ctx
-        if ctx is None or self.in_process:
-            return
-        if force or now - self._last_lease >= timedelta(seconds=30):
-            ctx.renew_lease()
-            self._last_lease = now
 
     # --- indicators and candidate signals (vectorised, fast) ----------------------------------
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        """TA-Lib indicators of the whole frame, plus FreqUI markers of past verdicts."""
         dataframe["rsi"] = ta.RSI(dataframe, timeperiod=14)
         macd = ta.MACD(dataframe, fastperiod=12, slowperiod=26, signalperiod=9)
         dataframe["macd"] = macd["macd"]
@@ -195,10 +158,11 @@ class ContextGatedStrategy(IStrategy):
         dataframe["bb_middle"] = bands["middleband"]
         dataframe["bb_lower"] = bands["lowerband"]
         dataframe["volume_mean"] = dataframe["volume"].rolling(20).mean()
-        self._mark_verdicts(dataframe, metadata["pair"])
+        add_verdict_markers(dataframe, self.state.marks(metadata["pair"]))
         return dataframe
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
         # Deliberately broad: momentum turning up is only a *candidate*; the verdict (trend,
         # volatility, context) decides. With gating off these are the plain TA entries.
         rsi = dataframe["rsi"]
@@ -209,10 +173,15 @@ class ContextGatedStrategy(IStrategy):
             & (dataframe["volume"] > 0)
         )
         dataframe.loc[candidate, ["enter_long", "enter_tag"]] = (1, "ta_candidate")
-        self._entry_candidates[metadata["pair"]] = self._index_rows(dataframe, candidate)
+        self.state.set_candidates(
+            metadata["pair"], "entry", index_rows(dataframe, candidate, self.state.keep)
+        )
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        """Mark hard TA exits and remember soft-exit candidates and ATR; in dry-run/live, ask
+        for the verdicts of this pair's candle that just closed, now that its candidates are
+        known (the last populate of a pair's analysis)."""
         # Hard TA exit: the close falls more than one ATR under the long trend EMA.
         floor = dataframe["ema_trend"] - dataframe["atr"]
         below = dataframe["close"] < floor
@@ -221,30 +190,15 @@ class ContextGatedStrategy(IStrategy):
         # Softer signs that only trigger a question to the engine (custom_exit acts on a sell).
         hist = dataframe["macdhist"]
         soft = ((hist < 0) & (hist.shift(1) >= 0)) | (dataframe["rsi"] > 75)
-        self._exit_candidates[metadata["pair"]] = self._index_rows(dataframe, soft & ~hard_exit)
-        epochs = _epochs(dataframe["date"])
-        self._atr_pct[metadata["pair"]] = (epochs, dataframe["atr_pct"].to_numpy())
+        pair = metadata["pair"]
+        self.state.set_candidates(
+            pair, "exit", index_rows(dataframe, soft & ~hard_exit, self.state.keep)
+        )
+        epochs = candle_epochs(dataframe["date"])
+        self.state.set_atr(pair, epochs, dataframe["atr_pct"].to_numpy())
+        if not self.in_process and len(epochs):
+            self._ask_on_new_candle(pair, int(epochs[-1]))
         return dataframe
-
-    def _index_rows(self, dataframe: DataFrame, mask) -> dict[int, dict[str, float]]:
-        rows = dataframe.loc[mask, ["date", *SNAPSHOT_COLUMNS]]
-        if not self.in_process:
-            rows = rows.tail(LIVE_HISTORY)
-        epochs = _epochs(rows["date"])
-        records = rows.drop(columns="date").to_dict("records")
-        return dict(zip(epochs.tolist(), records, strict=True))
-
-    def _mark_verdicts(self, dataframe: DataFrame, pair: str) -> None:
-        """Verdict markers for FreqUI: the confidence of past verdicts on their candles."""
-        marks = self._verdict_marks.get(pair)
-        for action in ("buy", "sell", "hold"):
-            dataframe[f"verdict_{action}"] = np.nan
-        if not marks:
-            return
-        epochs = Series(_epochs(dataframe["date"]), index=dataframe.index)
-        for action in ("buy", "sell", "hold"):
-            by_epoch = {e: v.confidence for e, v in marks.items() if v.action == action}
-            dataframe[f"verdict_{action}"] = epochs.map(by_epoch)
 
     # --- verdicts, fetched ahead of the callbacks ----------------------------------------------
 
@@ -252,76 +206,53 @@ class ContextGatedStrategy(IStrategy):
         """The last closed candle at ``current_time`` (its open time)."""
         return timeframe_to_prev_date(self.timeframe, current_time) - self._tf_td
 
+    @fail_closed(None, meaning="no verdicts asked this loop")
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        """Called at the start of every bot loop (every candle in backtests), *before* Freqtrade
+        analyses a new candle: renew the lease, push the knowledge file once, and ask for the
+        verdicts of the last closed candle's candidates (backtests; a retry in live runs)."""
         ctx = self.ctx
         if ctx is None:
             return
-        self._renew_lease(current_time)
+        if not self.in_process:
+            ctx.renew_lease_every(current_time)
         ctx.push_knowledge()  # no-op once the knowledge file's objects are in the context
-        if ctx.gate is None:
+        self._ask_failed_on = None
+        self._ask_verdicts(self._signal_candle(current_time))
+
+    def _ask_on_new_candle(self, pair: str, last_epoch: int) -> None:
+        """Live: ask for ``pair``'s verdicts on the candle that just closed, unless the data is
+        stale or an ask on that candle already failed this loop (do not stall the analysis of
+        every pair on a dead sidecar; ``bot_loop_start`` retries next loop)."""
+        signal = self._signal_candle(datetime.now(UTC))
+        if last_epoch != int(signal.timestamp()) or self._ask_failed_on == last_epoch:
             return
-        signal = self._signal_candle(current_time)
-        epoch = int(signal.timestamp())
-        entry_rows = {p: rows[epoch] for p, rows in self._entry_candidates.items() if epoch in rows}
-        exit_rows = {p: rows[epoch] for p, rows in self._exit_candidates.items() if epoch in rows}
-        if not entry_rows and not exit_rows:
-            return  # no candidate on this candle: nothing to ask, no trade query either
-        open_trades = {t.pair: t for t in Trade.get_trades_proxy(is_open=True)}
-        slots_free = len(open_trades) < ctx.guard.limits.max_open_trades
-        # A verdict for candle T uses data up to T's close, which is `signal + timeframe`.
-        as_of = signal + self._tf_td
-        asks: list[tuple[str, dict[str, float], str, OpenPosition | None]] = [
-            (pair, row, "entry", None)
-            for pair, row in entry_rows.items()
-            if pair not in open_trades and slots_free
-        ]
-        asks += [
-            (pair, exit_rows[pair], "exit", self._open_position(trade, exit_rows[pair]))
-            for pair, trade in open_trades.items()
-            if pair in exit_rows
-        ]
-        for pair, row, candidate, position in asks:
-            if not self._fetch(pair, signal, row, as_of, candidate, position) and (
-                not self.in_process
-            ):
-                # The sidecar failed: do not stall the bot loop on the other pairs as well.
-                # Their entries stay refused (no verdict); exits do not need one.
-                break
-
-    def _fetch(self, pair, signal, row, as_of, candidate, position) -> bool:
-        """Ask for one verdict; False when the engine gave none."""
-        ctx = self.ctx
-        assert ctx is not None and ctx.gate is not None
         try:
-            snapshot = ta_snapshot(pair, self.timeframe, signal, row)
-        except (IncompleteCandle, ValueError) as exc:
-            logger.info("no verdict asked for %s %s: %s", pair, signal, exc)
-            return True  # nothing to ask: not an engine failure
-        verdict = ctx.gate.fetch(snapshot, as_of=as_of, candidate=candidate, position=position)
-        if verdict is None:
-            return False
-        marks = self._verdict_marks.setdefault(pair, {})
-        marks[int(signal.timestamp())] = verdict
-        if not self.in_process and len(marks) > LIVE_HISTORY:
-            del marks[min(marks)]
-        return True
+            self._ask_verdicts(signal, pair)
+        except Exception as exc:  # never let an ask break Freqtrade's analysis
+            logger.warning("verdict ask for %s failed: %s", pair, exc)
 
-    @staticmethod
-    def _open_position(trade: Trade, row: dict[str, float]) -> OpenPosition | None:
-        try:
-            return OpenPosition(
-                trade_id=trade.id,
-                open_rate=trade.open_rate,
-                amount=trade.amount,
-                stake=trade.stake_amount,
-                opened_at=trade.open_date_utc,
-                current_profit_ratio=trade.calc_profit_ratio(row["close"]),
-            )
-        except Exception:  # a trade without fills yet: ask without a position
-            return None
+    def _ask_verdicts(self, signal: datetime, only_pair: str | None = None) -> None:
+        """Ask for the verdicts of candle ``signal``'s candidates (see client/asks.py)."""
+        if self.ctx is None:
+            return
+        trades = Trade.get_trades_proxy(is_open=True)
+        stop = not self.in_process  # live: a dead sidecar must not stall every pair
+        ok = ask_candle(
+            self.ctx,
+            self.state,
+            self.timeframe,
+            signal,
+            trades,
+            only_pair=only_pair,
+            stop_on_failure=stop,
+        )
+        if not ok:
+            self._ask_failed_on = int(signal.timestamp())
 
     # --- entries: fail closed ------------------------------------------------------------------
 
+    @fail_closed(0.0, meaning="refusing entry", refusal=Refusal.error, level=logging.ERROR)
     def custom_stake_amount(
         self,
         pair: str,
@@ -335,22 +266,18 @@ class ContextGatedStrategy(IStrategy):
         side: str,
         **kwargs,
     ) -> float:
-        """One budget slot, clamped by the budget guard, whatever the wallet proposes."""
-        try:
-            ctx = self.ctx
-            if ctx is None:
-                return 0.0
-            stake = ctx.stake_for(pair, proposed_stake, max_stake, self._open_positions())
-            if stake <= 0 or (min_stake and stake < min_stake):
-                ctx.stats.refuse(Refusal.no_room)
-                return 0.0
-            return stake
-        except Exception as exc:
-            logger.exception("custom_stake_amount failed, refusing entry: %s", exc)
-            if self.ctx is not None:
-                self.ctx.stats.refuse(Refusal.error)
+        """Called before an entry order: the stake of one budget slot, clamped by the budget
+        guard whatever the wallet proposes; 0 (no entry) when no minimum stake fits."""
+        ctx = self.ctx
+        if ctx is None:
             return 0.0
+        stake = ctx.stake_for(pair, proposed_stake, max_stake, self._open_positions())
+        if stake <= 0 or (min_stake and stake < min_stake):
+            ctx.stats.refuse(Refusal.no_room)
+            return 0.0
+        return stake
 
+    @fail_closed(False, meaning="refusing entry", refusal=Refusal.error, level=logging.ERROR)
     def confirm_trade_entry(
         self,
         pair: str,
@@ -363,17 +290,10 @@ class ContextGatedStrategy(IStrategy):
         side: str,
         **kwargs,
     ) -> bool:
-        try:
-            return self._confirm_entry(pair, amount, rate, current_time, side)
-        except Exception as exc:  # Freqtrade would take an exception as True: refuse instead
-            logger.exception("confirm_trade_entry failed, refusing entry on %s: %s", pair, exc)
-            if self.ctx is not None:
-                self.ctx.stats.refuse(Refusal.error)
-            return False
-
-    def _confirm_entry(
-        self, pair: str, amount: float, rate: float, current_time: datetime, side: str
-    ) -> bool:
+        """Called right before an entry order is placed; True places it. Fail closed, in this
+        order: long only, not blocked, lease held, daily limits, a fresh ``buy`` verdict for
+        this candle at or above ``min_confidence``, the budget guard. Freqtrade would take an
+        exception as True; the wrapper answers False."""
         ctx = self.ctx
         if ctx is None:
             return False
@@ -397,8 +317,7 @@ class ContextGatedStrategy(IStrategy):
             return ctx.refuse(pair, budget.refusal or Refusal.error, detail=budget.reason)
         ctx.daily.record_entry(current_time)
         ctx.stats.entries_confirmed += 1
-        if verdict is not None:
-            self._entry_verdicts[pair] = verdict
+        self.state.entry_confirmed(pair, verdict)
         return True
 
     def _open_positions(self):
@@ -408,6 +327,7 @@ class ContextGatedStrategy(IStrategy):
 
     # --- exits: never wait for the engine -------------------------------------------------------
 
+    @fail_closed(None, meaning="no verdict exit")
     def custom_exit(
         self,
         pair: str,
@@ -417,19 +337,19 @@ class ContextGatedStrategy(IStrategy):
         current_profit: float,
         **kwargs,
     ) -> str | None:
-        try:
-            ctx = self.ctx
-            if ctx is None or ctx.gate is None:
-                return None
-            verdict = ctx.gate.exit_wanted(pair, self._signal_candle(current_time))
-            if verdict is None:
-                return None
-            ctx.stats.verdict_exits += 1
-            return f"verdict_sell_{verdict.source}"
-        except Exception as exc:
-            logger.warning("custom_exit failed for %s (no verdict exit): %s", pair, exc)
+        """Called for every open trade each loop: an exit reason when a ``sell`` verdict at or
+        above ``min_confidence`` holds for this candle (read from the verdict cache only:
+        exits never wait for the engine), else None."""
+        ctx = self.ctx
+        if ctx is None or ctx.gate is None:
             return None
+        verdict = ctx.gate.exit_wanted(pair, self._signal_candle(current_time))
+        if verdict is None:
+            return None
+        ctx.stats.verdict_exits += 1
+        return f"verdict_sell_{verdict.source}"
 
+    @fail_closed(None, meaning="the fixed stop-loss stays in force")
     def custom_stoploss(
         self,
         pair: str,
@@ -440,49 +360,38 @@ class ContextGatedStrategy(IStrategy):
         after_fill: bool,
         **kwargs,
     ) -> float | None:
-        """Trail by ``atr_trailing_multiplier`` x ATR once the trade is one ATR in profit."""
-        try:
-            series = self._atr_pct.get(pair)
-            if series is None:
-                return None
-            epochs, atr_pct = series
-            signal = int(self._signal_candle(current_time).timestamp())
-            index = int(np.searchsorted(epochs, signal, side="right")) - 1
-            if index < 0:
-                return None
-            distance = float(atr_pct[index])
-            if not np.isfinite(distance) or current_profit < distance:
-                return None
-            return -max(self.atr_trailing_multiplier * distance, 0.01)
-        except Exception:  # the fixed stoploss stays in force
+        """Called for every open trade each loop (and after fills): trail by
+        ``atr_trailing_multiplier`` x ATR once the trade is one ATR in profit; None keeps the
+        current stop (the fixed floor until then)."""
+        signal = int(self._signal_candle(current_time).timestamp())
+        distance = self.state.atr_pct_at(pair, signal)
+        if distance is None or current_profit < distance:
             return None
+        return -max(self.atr_trailing_multiplier * distance, 0.01)
 
     # --- trade memory ---------------------------------------------------------------------------
 
+    @fail_closed(None, meaning="trade memory not updated (order handling goes on)")
     def order_filled(
         self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs
     ) -> None:
-        try:
-            ctx = self.ctx
-            if ctx is None:
-                return
-            if order.ft_order_side == trade.entry_side:
-                verdict = self._entry_verdicts.pop(pair, None)
-                if verdict is not None:
-                    self._trade_verdicts[trade.id] = verdict
-                ctx.record_fill(trade, order, current_time, "entry_fill", verdict)
-                return
-            verdict = self._trade_verdicts.get(trade.id)
-            realized = trade.calc_profit(
-                rate=order.safe_price, amount=order.safe_filled, open_rate=trade.open_rate
-            )
-            self._realized[trade.id] = self._realized.get(trade.id, 0.0) + realized
-            ctx.daily.record_realized(current_time, realized)
-            ctx.record_fill(trade, order, current_time, "exit_fill", verdict)
-            closed = not trade.is_open or order.safe_filled >= trade.amount * (1 - 1e-9)
-            if closed:
-                total = self._realized.pop(trade.id, realized)
-                ctx.record_close(trade, order, current_time, total, verdict)
-                self._trade_verdicts.pop(trade.id, None)
-        except Exception as exc:  # memory is best effort: never disturb order handling
-            logger.warning("trade memory not updated for %s: %s", pair, exc)
+        """Called when an order fills: entry fills attach the confirming verdict to the trade
+        (stored on it, so it survives a restart); exit fills record realized profit and, when
+        the trade is closed, the closed trade with the verdict that opened it."""
+        ctx = self.ctx
+        if ctx is None:
+            return
+        if order.ft_order_side == trade.entry_side:
+            verdict = self.state.entry_filled(pair, trade)
+            ctx.record_fill(trade, order, current_time, "entry_fill", verdict)
+            return
+        verdict = self.state.opening_verdict(trade)
+        realized = trade.calc_profit(
+            rate=order.safe_price, amount=order.safe_filled, open_rate=trade.open_rate
+        )
+        total = self.state.exit_filled(trade, realized)
+        ctx.daily.record_realized(current_time, realized)
+        ctx.record_fill(trade, order, current_time, "exit_fill", verdict)
+        if not trade.is_open or order.safe_filled >= trade.amount * (1 - 1e-9):
+            ctx.record_close(trade, order, current_time, total, verdict)
+            self.state.trade_closed(trade)

@@ -1,0 +1,249 @@
+"""What the latency benchmarks share: a stub OpenAI-compatible LLM, an open-loop load generator,
+child processes, request bodies and the result table."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the stub LLM (child process) ---------------------------------------------------------
+def run_stub(port: int, delay_ms: float) -> None:
+    body = json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4.1-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {
+                                    "name": "submit_verdict",
+                                    "arguments": json.dumps(
+                                        {
+                                            "action": "buy",
+                                            "confidence": 0.75,
+                                            "rationale": "stub",
+                                            "evidence_ids": [],
+                                        }
+                                    ),
+                                },
+                            }
+                        ],
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830},
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # One write per response and no Nagle: otherwise delayed ACKs add ~40 ms per call.
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(delay_ms / 1000)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def verdict_body(i: int, bot: str, pair: str = "BTC/USDT") -> dict:
+    moment = T0 + timedelta(hours=i)
+    close = 100.0 + (i % 50)
+    return {
+        "bot_id": bot,
+        "pair": pair,
+        "candle_time": moment.isoformat(),
+        "snapshot": {
+            "pair": pair,
+            "timeframe": "1h",
+            "candle_time": moment.isoformat(),
+            "close": close,
+            "rsi": 55.0,
+            "macd": 1.0,
+            "macd_signal": 0.5,
+            "macd_hist": 0.5,
+            "ema_fast": close * 0.99,
+            "ema_slow": close * 0.97,
+            "ema_trend": close * 0.9,
+            "atr": close * 0.01,
+            "bb_lower": close * 0.95,
+            "bb_middle": close,
+            "bb_upper": close * 1.05,
+            "volume": 1000.0,
+        },
+        "as_of": moment.isoformat(),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest rank, as the sidecar's own usage report computes it."""
+    from context_service.llm.usage import percentile as sorted_percentile
+
+    return sorted_percentile(sorted(values), q)
+
+
+def open_loop(
+    client: httpx.Client, path: str, bodies: list[dict], rate: float, duration: float
+) -> dict:
+    """Send ``rate`` requests per second for ``duration`` seconds on schedule."""
+    total = int(rate * duration)
+    latencies: list[float] = []
+    sources: dict[str, int] = {}
+    errors = 0
+    lock = threading.Lock()
+
+    def one(body: dict) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        try:
+            response = client.post(path, json=body)
+            ok = response.status_code == 200
+            source = response.json().get("source", "ok") if ok else str(response.status_code)
+        except httpx.HTTPError:
+            ok, source = False, "error"
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            latencies.append(elapsed)
+            sources[source] = sources.get(source, 0) + 1
+            errors += 0 if ok else 1
+
+    begin = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for k in range(total):
+            target = begin + k / rate
+            pause = target - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            pool.submit(one, bodies[k % len(bodies)])
+    wall = time.perf_counter() - begin
+    return {
+        "requests": total,
+        "errors": errors,
+        "achieved_rps": round(total / wall, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2),
+        "sources": sources,
+    }
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def spawn(script: str, *args: str) -> subprocess.Popen:
+    """``python script *args`` as a child process in the repository."""
+    return subprocess.Popen([sys.executable, script, *args], env=dict(os.environ), cwd=REPO)
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wipe(redis_url: str, prefix: str) -> None:
+    import redis
+
+    from context_service.keys import Keyspace
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=Keyspace(prefix).pattern, count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+    client.close()
+
+
+def evidence_batch(start: int, count: int) -> list[dict]:
+    categories = ("news", "event", "risk", "market-data")
+    return [
+        {
+            "id": f"ev-{i}",
+            "summary": f"Item {i}: exchange flows and funding shift for pair {i % 40}, "
+            f"sentiment {'positive' if i % 3 else 'negative'}",
+            "tags": {"category": categories[i % 4]},
+            "provenance": {"source": "bench"},
+            "observed_at": (T0 - timedelta(minutes=i % 5000)).isoformat(),
+            "severity": ("low", "medium", "high", "critical")[i % 4],
+            "confidence": round(0.3 + (i % 7) / 10, 2),
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def print_table(rows: list[dict]) -> None:
+    header = f"{'scenario':<28}{'rate':>11}{'sent':>7}{'err':>5}{'rps':>8}{'p50 ms':>9}"
+    header += f"{'p99 ms':>9}{'max ms':>9}{'cpu/req':>9}  sources"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        rps = "" if r["achieved_rps"] is None else f"{r['achieved_rps']:.1f}"
+        cpu = r.get("server_cpu_ms_per_request")
+        cpu_text = "" if cpu is None else f"{cpu:.2f}"
+        print(
+            f"{r['scenario']:<28}{r['rate']!s:>11}{r['requests']:>7}{r['errors']:>5}{rps:>8}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{cpu_text:>9}"
+            f"  {r['sources']}"
+        )
