@@ -173,7 +173,9 @@ class TradeMemory:
                 found.append(close)
         if as_of is not None:
             found = [event for event in found if event.time <= as_of]
-        found.sort(key=lambda e: (e.time, str(e.trade_id), e.event != "trade_closed", e.key))
+        # as the per-event time index of earlier versions ordered them: by time, then key
+        # (so a trade's close follows the exit fill of the same moment)
+        found.sort(key=lambda e: (e.time, e.key))
         return found
 
     def closed_trades(self, as_of: datetime | None = None) -> list[ClosedTrade]:
