@@ -8,8 +8,11 @@
   the sub-account lease as the real guard against two writers), ConfigMaps with each bot's
   Freqtrade config, NetworkPolicies (default deny; Redis reachable from the sidecar only; the
   sidecar from the bots; egress only where compose allows it).
-* ``secrets.yaml`` (mode 0600): Secrets built from the env files (shared token and logins,
-  the sidecar's LLM key, each bot's exchange key). Apply it, never commit it.
+* ``secrets.yaml`` (mode 0600): Secrets built from the env files (the shared logins, the
+  sidecar's operator token and LLM key, each bot's own sidecar token and exchange key; a bot
+  without a token gets one in its env file, as ``fleet render`` does). Apply it, never commit
+  it. The sidecar gets only the hashes of the bot tokens, from a ConfigMap it re-reads when it
+  changes (rotation without restarts, see :mod:`context_service.fleet.tokens`).
 
 Apply with ``kubectl apply -f docker/generated/kubernetes/``. Images are the ones compose
 builds; push them to a registry and pass ``--image-prefix``.
@@ -27,6 +30,7 @@ import yaml
 
 from context_service.fleet.compose import (
     BOT_IMAGE,
+    BOT_TOKENS_IN_SIDECAR,
     FLEET_FILE_IN_SIDECAR,
     FREQTRADE_HOME,
     GENERATED_DIR,
@@ -38,6 +42,7 @@ from context_service.fleet.compose import (
 from context_service.fleet.envfiles import read_env_file
 from context_service.fleet.kubernetes_network import REDIS_PORT, labels_of, meta, network_policies
 from context_service.fleet.model import BOT_API_PORT_IN_CONTAINER, BotSpec, Fleet, Resources
+from context_service.fleet.tokens import bot_token_hashes, hashes_document
 
 OUT_DIR = GENERATED_DIR / "kubernetes"
 RESTRICTED = {
@@ -131,7 +136,9 @@ def _service(name: str, fleet: Fleet, labels: dict[str, str], port: int) -> dict
 
 
 # -- sidecar --------------------------------------------------------------------------------
-def _sidecar(fleet: Fleet, image: str, fleet_yaml: str) -> list[dict[str, Any]]:
+def _sidecar(
+    fleet: Fleet, image: str, fleet_yaml: str, token_hashes: dict[str, str]
+) -> list[dict[str, Any]]:
     labels = labels_of("sidecar")
     env = _sidecar_environment(fleet)  # CTX_FLEET_FILE: the dashboard's monitor reads it
     env["CTX_BOT_API_URL_TEMPLATE"] = f"http://bot-{{bot_id}}:{BOT_API_PORT_IN_CONTAINER}"
@@ -152,12 +159,15 @@ def _sidecar(fleet: Fleet, image: str, fleet_yaml: str) -> list[dict[str, Any]]:
             {"name": "data", "mountPath": "/app/data"},
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "fleet", "mountPath": str(Path(FLEET_FILE_IN_SIDECAR).parent)},
+            {"name": "bot-tokens", "mountPath": str(Path(BOT_TOKENS_IN_SIDECAR).parent)},
         ],
     }
     volumes = [
         {"name": "data", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
         {"name": "fleet", "configMap": {"name": "fleet-file"}},
+        # a mounted ConfigMap (not a subPath) is updated in place: rotation without restarts
+        {"name": "bot-tokens", "configMap": {"name": "bot-token-hashes"}},
     ]
     fleet_file = {
         "apiVersion": "v1",
@@ -165,8 +175,15 @@ def _sidecar(fleet: Fleet, image: str, fleet_yaml: str) -> list[dict[str, Any]]:
         "metadata": meta("fleet-file", fleet, labels),
         "data": {Path(FLEET_FILE_IN_SIDECAR).name: fleet_yaml},
     }
+    hashes = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta("bot-token-hashes", fleet, labels),
+        "data": {Path(BOT_TOKENS_IN_SIDECAR).name: hashes_document(token_hashes)},
+    }
     return [
         fleet_file,
+        hashes,
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -290,7 +307,8 @@ def render_secrets(fleet: Fleet, root: Path) -> list[dict[str, Any]]:
 def render_manifests(fleet: Fleet, root: Path, image_prefix: str = "") -> list[dict[str, Any]]:
     """Every object but the Secrets, in apply order. The sidecar gets the fleet file (its
     dashboard monitor reads it) without ``redis.url``, which may hold a password and reaches
-    it through the shared Secret."""
+    it through the shared Secret, and the hashes of the bots' tokens (each bot without a token
+    gets one in its env file first)."""
     base_path = fleet.base_config if fleet.base_config.is_absolute() else root / fleet.base_config
     base_config = base_path.read_text(encoding="utf-8")
     docs: list[dict[str, Any]] = [
@@ -304,7 +322,8 @@ def render_manifests(fleet: Fleet, root: Path, image_prefix: str = "") -> list[d
         docs += _redis(fleet)
     public = fleet.model_dump(mode="json", exclude={"redis": {"url"}})
     fleet_yaml = yaml.safe_dump(public, sort_keys=False)
-    docs += _sidecar(fleet, image_prefix + SIDECAR_IMAGE, fleet_yaml)
+    token_hashes = bot_token_hashes(fleet, root)
+    docs += _sidecar(fleet, image_prefix + SIDECAR_IMAGE, fleet_yaml, token_hashes)
     for bot in fleet.bots:
         docs.append(_bot_config_map(fleet, bot, base_config))
         docs += _bot(fleet, bot, image_prefix + BOT_IMAGE)

@@ -47,16 +47,27 @@ def ensure_bot_token(env_file: Path) -> str | None:
     return token
 
 
-def write_bot_tokens(fleet: Fleet, root: Path, out_dir: Path) -> Path:
-    """Ensure every bot has a token and write the hashes file the sidecar reads."""
+def bot_token_hashes(fleet: Fleet, root: Path) -> dict[str, str]:
+    """Ensure every bot with an env file has a token there; their hashes by bot id."""
     hashes: dict[str, str] = {}
     for bot in fleet.bots:
         token = ensure_bot_token(root / bot.env_file)
         if token is not None:
             hashes[bot.id] = token_hash(token)
+    return hashes
+
+
+def hashes_document(hashes: dict[str, str]) -> str:
+    """The text of the hashes file (``CTX_BOT_TOKENS_FILE``)."""
+    return json.dumps(hashes, indent=2, sort_keys=True) + "\n"
+
+
+def write_bot_tokens(fleet: Fleet, root: Path, out_dir: Path) -> Path:
+    """Ensure every bot has a token and write the hashes file the sidecar reads."""
+    hashes = bot_token_hashes(fleet, root)
     path = out_dir / TOKENS_FILE_NAME
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(hashes, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.write_text(hashes_document(hashes), encoding="utf-8")
     os.chmod(temporary, 0o644)  # hashes only; the sidecar container reads it as another user
     temporary.replace(path)  # atomic: the sidecar never reads half a file
     return path

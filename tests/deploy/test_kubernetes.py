@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from context_service.credentials import token_hash, token_weakness
 from context_service.fleet import cli
 from context_service.fleet.kubernetes import render_manifests, render_secrets
 from context_service.fleet.model import FleetFileError, load_fleet
@@ -96,10 +98,26 @@ def test_secrets_carry_the_env_files_and_nothing_else_does(project: Path) -> Non
     _, secrets = _render(project)
     names = {s["metadata"]["name"] for s in secrets}
     assert names == {"fleet-shared", "sidecar", "bot-btc-trend", "bot-alt-swing"}
-    shared = next(s for s in secrets if s["metadata"]["name"] == "fleet-shared")
-    token = shared["stringData"]["CTX_API_TOKEN"]
-    assert token.startswith("tok-")
-    assert token not in (project / "docker/generated/kubernetes/fleet.yaml").read_text()
+    by_name = {s["metadata"]["name"]: s["stringData"] for s in secrets}
+    # the operator token reaches the sidecar only; every bot has its own token
+    assert "CTX_API_TOKEN" not in by_name["fleet-shared"]
+    operator = by_name["sidecar"]["CTX_API_TOKEN"]
+    bot_tokens = {bot: by_name[f"bot-{bot}"]["CTX_BOT_TOKEN"] for bot in ("btc-trend", "alt-swing")}
+    assert len({operator, *bot_tokens.values()}) == 3
+    assert all(token_weakness(t) is None for t in bot_tokens.values())
+    manifests = (project / "docker/generated/kubernetes/fleet.yaml").read_text()
+    assert not any(t in manifests for t in (operator, *bot_tokens.values()))
+    # the sidecar gets their hashes, mounted where CTX_BOT_TOKENS_FILE points
+    docs = list(yaml.safe_load_all(manifests))
+    hashes_map = _by(docs, "ConfigMap")["bot-token-hashes"]["data"]["bot-tokens.json"]
+    assert json.loads(hashes_map) == {bot: token_hash(t) for bot, t in bot_tokens.items()}
+    (sidecar,) = _by(docs, "Deployment")["sidecar"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert Path(env["CTX_BOT_TOKENS_FILE"]) == Path(mounts["bot-tokens"]) / "bot-tokens.json"
+    # rendering again keeps the tokens (running bots keep working)
+    _, again = _render(project)
+    assert {s["metadata"]["name"]: s["stringData"] for s in again} == by_name
 
 
 def test_an_external_sentinel_redis_replaces_the_rendered_one(project: Path) -> None:
