@@ -61,9 +61,11 @@ class RssSource(EvidenceSource):
         parsed = feedparser.parse(fetched.body, sanitize_html=False, resolve_relative_uris=False)
         entries = list(parsed.get("entries") or [])[:MAX_ENTRIES]
         if not entries:
-            if parsed.get("bozo"):
+            # Nothing readable: broken XML, or a 200 page that is no feed at all (an error
+            # page, a bot challenge). An empty but valid feed is simply quiet.
+            if parsed.get("bozo") or not parsed.get("version"):
                 reason = type(parsed.get("bozo_exception")).__name__
-                raise SourceError("malformed", f"{self.feed}: {reason}")
+                raise SourceError("malformed", f"{self.feed}: not a readable feed ({reason})")
             return Poll(items=[], cursor=cursor)
         feed_title = str((parsed.get("feed") or {}).get("title") or self.feed)
         items = []
