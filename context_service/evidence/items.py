@@ -104,11 +104,12 @@ class ItemBuilder:
         if not title:
             title = clean_text(summary, 120)
         url = clean_url(entry.url)
+        source = clean_text(entry.source, LABEL_CAP) or "unknown"
         score = self.scorer.score(title, summary, entry.sentiment)
         tags = {
             "category": score.category,
             "scope": "market",
-            "feed": entry.source,
+            "feed": source,
             "rule": score.rule,
             "sentiment": f"{score.sentiment:+.3f}",
             "published_at": published.isoformat(),
@@ -125,11 +126,11 @@ class ItemBuilder:
                 tags.setdefault(key, text)
         valid_until = observed + self.valid_for if self.valid_for else None
         evidence = Evidence(
-            id=stable_id(entry.source, url, title),
-            summary=f"{title} ({entry.source})",
+            id=stable_id(source, url, title),
+            summary=f"{title} ({source})",
             detail=summary or None,
             tags=tags,
-            provenance=Provenance(source=f"feed:{entry.source}", reference=url),
+            provenance=Provenance(source=f"feed:{source}", reference=url),
             observed_at=observed,
             valid_until=valid_until,
             severity=score.severity,
