@@ -9,6 +9,8 @@ on the object, so every severity in a context can be traced to one readable rule
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,9 +110,13 @@ class Scorer:
 
         ``sentiment`` overrides the lexicon score (e.g. an archive's own polarity)."""
         text = f"{title}\n{summary}"
-        value = sentiment_score(text) if sentiment is None else max(-1.0, min(1.0, sentiment))
-        for rule, pattern in self._keyword:
-            if pattern.search(text):
+        if sentiment is None or not math.isfinite(sentiment):
+            value = sentiment_score(text)
+        else:
+            value = max(-1.0, min(1.0, sentiment))
+        words = _Words(text)
+        for rule, matcher in self._keyword:
+            if matcher.matches(words):
                 return Score(rule.name, rule.category, rule.severity, rule.confidence, value)
         for rule in self._sentiment:
             if abs(value) >= rule.min_abs:
@@ -137,16 +143,67 @@ def load_rules(path: Path) -> ScoringRules:
         raise RulesFileError(f"invalid scoring rules {path}: {exc}") from exc
 
 
-def _compile(words: tuple[str, ...]) -> re.Pattern[str]:
-    """One pattern for a rule's words; capitals-only words (acronyms) stay case-sensitive."""
-    parts = []
-    for word in words:
-        word = word.strip()
-        prefix = word.endswith("*")
-        body = re.escape(word.rstrip("*")).replace(r"\ ", r"\s+")
-        body = rf"\b{body}\w*" if prefix else rf"\b{body}\b"
-        parts.append(body if word.rstrip("*").isupper() else f"(?i:{body})")
-    return re.compile("|".join(parts))
+_TOKEN = re.compile(r"[A-Za-z0-9$]+(?:[-'][A-Za-z0-9]+)*")
+
+
+class _Words:
+    """A text split once into tokens, for fast whole-word, prefix and phrase tests."""
+
+    def __init__(self, text: str) -> None:
+        tokens = _TOKEN.findall(text)
+        self.exact = set(tokens)
+        lowered = [t.lower() for t in tokens]
+        self.lower = set(lowered)
+        self.sorted = sorted(self.lower)
+        self.joined = " " + " ".join(lowered) + " "
+
+    def has_prefix(self, prefix: str) -> bool:
+        index = bisect.bisect_left(self.sorted, prefix)
+        return index < len(self.sorted) and self.sorted[index].startswith(prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    """A rule's words sorted by how they match (see scoring.yaml's header)."""
+
+    acronyms: frozenset[str]
+    words: frozenset[str]
+    prefixes: tuple[str, ...]
+    phrases: tuple[str, ...]
+    phrase_prefixes: tuple[str, ...]
+
+    def matches(self, text: _Words) -> bool:
+        return (
+            not self.acronyms.isdisjoint(text.exact)
+            or not self.words.isdisjoint(text.lower)
+            or any(text.has_prefix(p) for p in self.prefixes)
+            or any(f" {p} " in text.joined for p in self.phrases)
+            or any(f" {p}" in text.joined for p in self.phrase_prefixes)
+        )
+
+
+def _compile(words: tuple[str, ...]) -> _Matcher:
+    acronyms, plain, prefixes, phrases, phrase_prefixes = set(), set(), [], [], []
+    for raw in words:
+        prefix = raw.strip().endswith("*")
+        word = raw.strip().rstrip("*")
+        tokens = _TOKEN.findall(word)
+        if len(tokens) > 1:
+            text = " ".join(t.lower() for t in tokens)
+            (phrase_prefixes if prefix else phrases).append(text)
+        elif tokens and prefix:
+            prefixes.append(tokens[0].lower())
+        elif tokens and tokens[0].isupper() and tokens[0].isalpha():
+            acronyms.add(tokens[0])
+        elif tokens:
+            plain.add(tokens[0].lower())
+    return _Matcher(
+        frozenset(acronyms),
+        frozenset(plain),
+        tuple(prefixes),
+        tuple(phrases),
+        tuple(phrase_prefixes),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,10 @@ def test_keyword_rules_fire_and_name_themselves(scorer, title, rule, severity) -
 def test_words_match_whole_and_acronyms_only_in_capitals(scorer) -> None:
     assert scorer.score("Banks adopt blockchain", "").category == "news"  # "ban" is not "bank"
     assert scorer.score("Block time of 12 sec", "").rule != "regulation"  # "sec" is not the SEC
+    assert scorer.score("Bitcoin hackathon opens in Miami", "").rule != "hack"
+    assert scorer.score("Exchange pauses  withdrawals", "").rule == "exchange-insolvency"
+    assert scorer.score("Stablecoin de-pegged overnight", "").rule == "depeg"
+    assert scorer.score("Token delisted from Binance", "").rule == "delisting"
 
 
 def test_sentiment_picks_the_rule_when_no_keyword_fires(scorer) -> None:
@@ -44,6 +48,7 @@ def test_sentiment_picks_the_rule_when_no_keyword_fires(scorer) -> None:
     assert great.rule == "strong-sentiment" and great.sentiment > 0.6
     assert flat.rule == "neutral" and flat.severity == Severity.low
     assert scorer.score("Bitcoin price update", "", sentiment=-0.9).rule == "strong-sentiment"
+    assert scorer.score("Bitcoin price update", "", sentiment=float("nan")).rule == "neutral"
 
 
 def test_bands_for_readings(scorer) -> None:
