@@ -23,6 +23,10 @@ from context_service.models import PRIORITY_SCORE, SEVERITY_SCORE, KnowledgeKind
 KINDS: tuple[str, ...] = get_args(KnowledgeKind)
 _KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 UNKNOWN_TOKENS = -1
+# Assets an object is about (its ``assets`` tag, e.g. "BTC,ETH") as bits of one uint64: the
+# first 63 assets seen get a bit each, any later one shares the last bit (it then matches a
+# little too often, never too rarely).
+ASSET_BITS = 64
 
 
 def static_components(obj: KnowledgeObject) -> tuple[float, float, float, float]:
@@ -72,6 +76,8 @@ class CandidateTable:
         self.until = np.zeros(0)
         self.born = np.zeros(0)  # recency is measured from here: observed_at, else created_at
         self.group = np.zeros(0, dtype=np.int64)
+        self.asset_bits = np.zeros(0, dtype=np.uint64)
+        self._asset_bit: dict[str, int] = {}
         self._grow(capacity)
 
     def __len__(self) -> int:
@@ -97,6 +103,7 @@ class CandidateTable:
         self.until = widen(self.until, math.inf)
         self.born = widen(self.born, math.nan)
         self.group = widen(self.group, -1)
+        self.asset_bits = widen(self.asset_bits, 0)
         self.tokens = {name: widen(column, UNKNOWN_TOKENS) for name, column in self.tokens.items()}
         self.ids.extend([None] * extra)
         self.objects.extend([None] * extra)
@@ -133,6 +140,7 @@ class CandidateTable:
         self.until[slot] = _timestamp(obj.valid_until, math.inf)
         self.born[slot] = _timestamp(obj.observed_at or obj.created_at, math.nan)
         self.group[slot] = self._groups.setdefault(dedup_key(obj), len(self._groups))
+        self.asset_bits[slot] = self._bits(obj.tags.get("assets", "").split(","), create=True)
         if counter is not None:
             self.token_column(counter.encoding_name)[slot] = counter.count(line)
         return slot
@@ -144,6 +152,7 @@ class CandidateTable:
         self.ids[slot] = self.objects[slot] = self.lines[slot] = None
         self.alive[slot] = False
         self.lane[slot] = -1
+        self.asset_bits[slot] = 0
         for column in self.tokens.values():
             column[slot] = UNKNOWN_TOKENS
         self._free.append(slot)
@@ -159,6 +168,24 @@ class CandidateTable:
         self.lanes = tuple(lanes)
         for slot in self.slot_of.values():
             self.lane[slot] = assign_lane(self.objects[slot], self.lanes)  # type: ignore[arg-type]
+
+    def asset_mask(self, assets) -> int:
+        """The bits of ``assets`` (0 when none of them was ever tagged)."""
+        return self._bits(assets, create=False)
+
+    def _bits(self, assets, create: bool) -> int:
+        mask = 0
+        for asset in assets:
+            asset = asset.strip().upper()
+            if not asset:
+                continue
+            bit = self._asset_bit.get(asset)
+            if bit is None:
+                if not create:
+                    continue
+                bit = self._asset_bit[asset] = min(len(self._asset_bit), ASSET_BITS - 1)
+            mask |= 1 << bit
+        return mask
 
     # -- derived columns -------------------------------------------------------------------
     def token_column(self, encoding_name: str) -> np.ndarray:
