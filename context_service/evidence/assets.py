@@ -105,6 +105,13 @@ def _alternation(words: dict[str, str], flags: int) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![\w$])({body})(?!\w)", flags)
 
 
+def pair_assets(pair: str) -> frozenset[str]:
+    """The assets a decision on ``pair`` is about: base and quote (``BTC/USDT`` -> BTC, USDT;
+    a futures suffix ``:USDT`` adds nothing new). Tether news matters to a USDT pair too."""
+    market, _, settle = pair.partition(":")
+    return frozenset(p for p in (*market.split("/"), settle) if p)
+
+
 def assets_of(tag_value: str | None) -> set[str]:
     """The asset set stored in an item's ``assets`` tag."""
     return {a for a in (tag_value or "").split(",") if a}

@@ -27,6 +27,8 @@ from context_service.evidence.archives import ARCHIVES, ArchiveError
 from context_service.evidence.config import get_feed_settings
 from context_service.evidence.report import feeds_report, format_report
 from context_service.evidence.scoring import RulesFileError
+from context_service.keys import DEFAULT_PREFIX, Keyspace
+from context_service.memory.market import MarketEvidenceError
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -36,6 +38,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub = p.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="each source's last success, last error, items, lag")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--key-prefix", default=DEFAULT_PREFIX, help="Redis key prefix (ctx)")
     sources = sub.add_parser("sources", help="registered sources, enabled or not, and needs")
     sources.add_argument("--json", action="store_true")
     imp = sub.add_parser("import", help="load a historical archive into the market store")
@@ -48,6 +51,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="availability lag after each item's stated time (default: news 720, sentiment 60)",
     )
     imp.add_argument("--dry-run", action="store_true", help="read and check, store nothing")
+    imp.add_argument("--key-prefix", default=DEFAULT_PREFIX, help="Redis key prefix (ctx)")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(list(argv))
@@ -59,7 +63,7 @@ def _status(args: argparse.Namespace) -> int:
     from context_service.memory.connection import connect
     from context_service.settings import get_settings
 
-    store = RedisStatusStore(connect(get_settings()), Keyspace().feeds_status)
+    store = RedisStatusStore(connect(get_settings()), Keyspace(args.key_prefix).feeds_status)
     report = feeds_report(store, get_feed_settings())
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
@@ -87,7 +91,7 @@ def _import(args: argparse.Namespace) -> int:
         raise ValueError("--lag-minutes must be 0 .. 43200 (30 days)")
     lag = None if args.lag_minutes is None else timedelta(minutes=args.lag_minutes)
     components = FeedComponents(get_feed_settings())
-    sink = InMemoryStore() if args.dry_run else market_sink()
+    sink = InMemoryStore() if args.dry_run else market_sink(args.key_prefix)
     report = import_archive(
         args.source, args.file, sink, components, lag=lag, show_progress=not args.quiet
     )
@@ -110,9 +114,14 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def market_sink():
-    """The market-wide evidence store of this deployment (Redis)."""
-    raise NotImplementedError("the market-wide evidence store is not wired yet")
+def market_sink(key_prefix: str = DEFAULT_PREFIX):
+    """The market-wide evidence store of this deployment (``CTX_REDIS_URL``, else the embedded
+    Redis), the one every bot's synthesis reads."""
+    from context_service.memory import Memory, connect
+    from context_service.settings import get_settings
+
+    settings = get_settings()
+    return Memory(connect(settings), Keyspace(prefix=key_prefix), settings).market
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"status": _status, "sources": _sources, "import": _import}[args.command]
     try:
         return command(args)
-    except (ArchiveError, RulesFileError, ValueError) as exc:
+    except (ArchiveError, RulesFileError, MarketEvidenceError, ValueError) as exc:
         print(f"feeds: {exc}", file=sys.stderr)
         return 2
     except redis.RedisError as exc:

@@ -22,7 +22,7 @@ from context_service.evidence.assets import AssetTagger
 from context_service.evidence.scoring import Scorer
 from context_service.evidence.source import SourcedItem
 from context_service.evidence.text import SUMMARY_CAP, TITLE_CAP, clean_text, clean_url
-from context_service.models import Evidence, Provenance, as_utc
+from context_service.models import Evidence, Provenance, Severity, as_utc
 
 DEFAULT_MAX_FUTURE = timedelta(days=2)
 # Feeds' own labels ("subject", "category") kept as a tag, bounded.
@@ -116,7 +116,11 @@ class ItemBuilder:
         }
         assets = self.tagger.tag(title, summary)
         if assets:
-            tags["assets"] = assets
+            tags["mentions"] = assets
+            # "assets" decides which pairs' decisions take the item; a critical event (an
+            # exchange freezing withdrawals) moves the whole market, whoever it names.
+            if score.severity != Severity.critical:
+                tags["assets"] = assets
         label = clean_text(entry.label, LABEL_CAP).lower()
         if label:
             tags["label"] = label

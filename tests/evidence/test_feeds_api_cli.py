@@ -36,7 +36,7 @@ def test_get_feeds_shows_what_the_poller_recorded(service, components, feed_sett
     )
     respx.get("https://api.coingecko.com/api/v3/global").respond(500)
     jobs, _ = build_jobs(components)
-    status = RedisStatusStore(service.redis, service.keyspace.feeds_status)
+    status = RedisStatusStore(service.components.redis, service.components.keyspace.feeds_status)
     FeedPoller(jobs, InMemoryStore(), feed_settings, status=status).run_due(FETCHED_AT)
     app = create_app(service=service)
     app.state.feed_settings = feed_settings
@@ -88,3 +88,25 @@ def test_cli_import_dry_run_and_bad_input(capsys, tmp_path) -> None:
         cli.main(["import", "--source", "news", "--file", str(path), "--dry-run", "--quiet"]) == 0
     )
     assert "40 rows checked" in capsys.readouterr().out
+
+
+def test_cli_import_into_the_market_store_is_idempotent(capsys, redis_url, keyspace, monkeypatch):
+    monkeypatch.setenv("CTX_REDIS_URL", redis_url)
+    from context_service.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        news = FIXTURES / "cryptonews-extract.csv"
+        days = FIXTURES / "fear_and_greed-extract.csv"
+        argv = ["--quiet", "--json", "--key-prefix", keyspace.prefix]
+        assert cli.main(["import", "--source", "news", "--file", str(news), *argv]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert cli.main(["import", "--source", "news", "--file", str(news), *argv]) == 0
+        assert cli.main(["import", "--source", "sentiment", "--file", str(days), *argv]) == 0
+        capsys.readouterr()
+        market = cli.market_sink(keyspace.prefix)
+        assert first["stored"] == 40 and len(market) == 40 + 40  # the re-import added nothing
+        item = market.get("fng:2022-06-12")
+        assert item is not None and item.tags["fng_value"] == "14"
+    finally:
+        get_settings.cache_clear()

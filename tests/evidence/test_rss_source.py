@@ -29,7 +29,8 @@ def test_rss_items_are_cleaned_tagged_and_scored(sources) -> None:
     celsius = next(i for t, i in by_title.items() if t.startswith("Celsius"))
     e = celsius.evidence
     assert e.tags["rule"] == "exchange-insolvency" and e.severity.value == "critical"
-    assert e.tags["assets"] == "CEL" and e.tags["category"] == "event"
+    assert e.tags["mentions"] == "CEL" and e.tags["category"] == "event"
+    assert "assets" not in e.tags  # critical: market-wide, whoever it names
     assert "<" not in (e.detail or "") and "\xa0" not in (e.detail or "")
     assert celsius.published_at.isoformat() == "2022-06-13T04:32:00+00:00"
     assert e.observed_at == FETCHED_AT  # published earlier, first seen now
@@ -41,7 +42,7 @@ def test_rss_items_are_cleaned_tagged_and_scored(sources) -> None:
 def test_atom_feeds_parse_too(sources) -> None:
     respx.get(DECRYPT).respond(200, content=fixture_bytes("decrypt.atom"))
     items = sources["decrypt"].poll(None, FETCHED_AT).items
-    assert {i.evidence.tags["assets"] for i in items} == {"CEL", "DOGE"}
+    assert {i.evidence.tags["mentions"] for i in items} == {"CEL", "DOGE"}
     assert all(i.evidence.tags["outlet"] == "Decrypt" for i in items)
 
 

@@ -17,6 +17,7 @@ router = APIRouter(tags=["feeds"])
 @router.get("/feeds")
 def feeds(request: Request, service: Service) -> dict[str, Any]:
     """What the poller recorded (shared by every sidecar process through Redis)."""
-    status = RedisStatusStore(service.redis, service.keyspace.feeds_status)
+    c = service.components
+    status = RedisStatusStore(c.redis, c.keyspace.feeds_status)
     settings = getattr(request.app.state, "feed_settings", None) or get_feed_settings()
     return feeds_report(status, settings)
