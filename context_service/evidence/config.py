@@ -49,7 +49,11 @@ class FeedSettings(BaseSettings):
     breaker_failures: int = Field(default=5, ge=1, description="Failures in a row that open it.")
     breaker_open_s: float = Field(default=1800, gt=0)
     max_future_hours: float = Field(
-        default=48, ge=0, description="Items dated further ahead than this are refused."
+        default=12,
+        ge=0,
+        le=23,
+        description="Items dated further ahead than this are refused (the market store refuses "
+        "anything a day ahead of its clock, a whole batch at once).",
     )
     news_valid_hours: float = Field(default=72, gt=0)
     archive_lag_minutes: dict[str, float] = Field(
@@ -61,6 +65,16 @@ class FeedSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("CTX_FEEDS_MARKETS_SNAPSHOT", "CTX_MARKETS_SNAPSHOT"),
         description="ccxt markets JSON whose base currencies become asset tags.",
+    )
+    news_archive: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CTX_FEEDS_NEWS_ARCHIVE", "CTX_NEWS_ARCHIVE"),
+        description="The CSV news archive backtests import when the store has none of it.",
+    )
+    sentiment_archive: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CTX_FEEDS_SENTIMENT_ARCHIVE", "CTX_SENTIMENT_ARCHIVE"),
+        description="The Fear & Greed CSV backtests import when the store has none of it.",
     )
     perigon_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("CTX_PERIGON_API_KEY", "PERIGON_API_KEY")
@@ -90,6 +104,9 @@ class FeedSettings(BaseSettings):
 
     def archive_lag(self, archive: str) -> timedelta:
         return timedelta(minutes=self.archive_lag_minutes.get(archive, 720))
+
+    def archive_file(self, archive: str) -> Path | None:
+        return {"news": self.news_archive, "sentiment": self.sentiment_archive}.get(archive)
 
     @property
     def max_future(self) -> timedelta:

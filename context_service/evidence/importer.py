@@ -25,6 +25,8 @@ from context_service.evidence.ingest import EvidenceSink, Ingestor
 from context_service.evidence.progress import ProgressBar, count_lines
 from context_service.models import utcnow
 
+ARCHIVE_TAG = "archive"
+
 
 @dataclass
 class ImportReport:
@@ -90,6 +92,8 @@ def import_archive(
     started = time.perf_counter()
     lag = components.settings.archive_lag(archive) if lag is None else lag
     read = read_archive(archive, path, components, lag, show_progress)
+    for item in read.items:  # which archive an item came from: backtests select by it
+        item.evidence.tags[ARCHIVE_TAG] = archive
     ingestor = Ingestor(sink)
     stored = duplicates = 0
     bar = ProgressBar(len(read.items), f"storing {archive}") if show_progress else None

@@ -24,7 +24,7 @@ from context_service.evidence.source import SourcedItem
 from context_service.evidence.text import SUMMARY_CAP, TITLE_CAP, clean_text, clean_url
 from context_service.models import Evidence, Provenance, Severity, as_utc
 
-DEFAULT_MAX_FUTURE = timedelta(days=2)
+DEFAULT_MAX_FUTURE = timedelta(hours=12)
 # Feeds' own labels ("subject", "category") kept as a tag, bounded.
 LABEL_CAP = 64
 
