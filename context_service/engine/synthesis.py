@@ -121,7 +121,7 @@ def draft(
 
     With ``assets`` (the bases of the pair being decided), objects tagged with other assets
     only are left out (``other-asset``); untagged objects concern the whole market."""
-    slots = np.flatnonzero(table.alive)
+    slots, order = table.live_slots()
     tokens_all = table.tokens_for(counter)[slots]
     lane = table.lane[slots].astype(np.int64)
     params = _lane_columns(lanes)
@@ -224,7 +224,6 @@ def draft(
     for position in chosen:
         section_tokens[int(lane[candidates[position]])] += allocation.cost[position]
     lane_totals = _lane_totals(lanes, lane, outcome, truncated, section_tokens, allocation)
-    order = np.argsort(rank, kind="stable")
     columns = {
         "slot": slots[order],
         "kind": table.kind[slots][order],

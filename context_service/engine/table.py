@@ -64,6 +64,7 @@ class CandidateTable:
         self._free: list[int] = []
         self._groups: dict[str, int] = {}
         self._rank: np.ndarray | None = None
+        self._live: tuple[np.ndarray, np.ndarray] | None = None  # see live_slots()
         self.tokens: dict[str, np.ndarray] = {}
         self.alive = np.zeros(0, dtype=bool)
         self.lane = np.zeros(0, dtype=np.int16)
@@ -122,6 +123,7 @@ class CandidateTable:
             self.slot_of[obj.id] = slot
             self.ids[slot] = obj.id
             self._rank = None
+            self._live = None
         if self.lines[slot] != line:  # token counts are kept while the rendered line is equal
             for column in self.tokens.values():
                 column[slot] = UNKNOWN_TOKENS
@@ -157,6 +159,7 @@ class CandidateTable:
             column[slot] = UNKNOWN_TOKENS
         self._free.append(slot)
         self._rank = None
+        self._live = None
         return True
 
     def get(self, object_id: str) -> KnowledgeObject | None:
@@ -202,6 +205,15 @@ class CandidateTable:
             counts = counter.count_many([self.lines[slot] for slot in slots])  # type: ignore[misc]
             column[missing] = counts
         return column
+
+    def live_slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """The live slots and the permutation that puts them in id order; both change only
+        when an object is added or removed, so syntheses in between share them (with tens of
+        thousands of archived items, sorting them again each time was a good part of one)."""
+        if self._live is None:
+            slots = np.flatnonzero(self.alive)
+            self._live = (slots, np.argsort(self.id_rank()[slots], kind="stable"))
+        return self._live
 
     def id_rank(self) -> np.ndarray:
         """Each slot's position in id order: ties are broken by id, never by insertion order."""
