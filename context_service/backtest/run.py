@@ -110,9 +110,8 @@ def _provider_name(name: str) -> str:
 
 
 def _archives(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(names) - {"news", "sentiment"})
-    if unknown or not names:
+    names = text.split(",")
+    if not set(names) <= {"news", "sentiment"}:
         raise argparse.ArgumentTypeError(f"use news, sentiment or news,sentiment; got {text!r}")
     return list(dict.fromkeys(names))
 
