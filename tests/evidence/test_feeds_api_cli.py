@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 import respx
 from fastapi.testclient import TestClient
 from verdicts.support import make_service  # noqa: F401  (fixture)
@@ -110,3 +111,60 @@ def test_cli_import_into_the_market_store_is_idempotent(capsys, redis_url, keysp
         assert item is not None and item.tags["fng_value"] == "14"
     finally:
         get_settings.cache_clear()
+
+
+def test_cli_status_reads_what_the_poller_wrote(capsys, redis_url, keyspace, monkeypatch):
+    from datetime import timedelta
+
+    from context_service.evidence.status import FeedState
+    from context_service.settings import get_settings
+
+    status = RedisStatusStore(redis.Redis.from_url(redis_url), keyspace.feeds_status)
+    status.save(
+        FeedState(
+            "rss-coindesk",
+            300,
+            last_success=FETCHED_AT - timedelta(hours=3),
+            last_error="timeout: ReadTimeout",
+            last_error_at=FETCHED_AT,
+            items_seen=12,
+            items_stored=10,
+            duplicates=2,
+        )
+    )
+    monkeypatch.setenv("CTX_REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["status", "--key-prefix", keyspace.prefix]) == 0
+        out = capsys.readouterr().out
+        assert "rss-coindesk" in out and "timeout: ReadTimeout" in out
+        assert cli.main(["status", "--json", "--key-prefix", keyspace.prefix]) == 0
+        (row,) = json.loads(capsys.readouterr().out)["sources"]
+        assert row["items_stored"] == 10 and row["lag_s"] > 3 * 3600
+    finally:
+        get_settings.cache_clear()
+
+
+def test_progress_bar_on_a_log_and_on_a_terminal() -> None:
+    import io
+
+    from context_service.evidence.progress import ProgressBar
+
+    log = io.StringIO()
+    bar = ProgressBar(100, "reading")
+    bar.stream = log
+    for done in range(1, 101):
+        bar.update(done)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert 10 <= len(lines) <= 13 and lines[-1].startswith("reading [") and "100/100" in lines[-1]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    bar = ProgressBar(10, "storing", stream=term)
+    bar.update(5)
+    bar.close(finished=False)
+    assert term.getvalue().startswith("\rstoring [") and term.getvalue().endswith("\n")
