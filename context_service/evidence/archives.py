@@ -35,6 +35,10 @@ MAX_ARCHIVE_BYTES = 500_000_000
 NEWS_FIELDS = ("date", "sentiment", "source", "subject", "text", "title", "url")
 SENTIMENT_FIELDS = ("date", "value", "value_classification")
 _NEWS_DATE = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4}) (\d{1,2}):(\d{2})$")
+# The news archive carries some characters as literal escapes: a backslash, "xa0" for a
+# no-break space, or the last byte of UTF-8 punctuation ("x9c" and "x9d" for curly quotes).
+_LITERAL_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})")
+_ESCAPED_BYTE = {"a0": " ", "9c": "“", "9d": "”", "98": "‘", "99": "’", "93": "–", "94": "—"}
 _POLARITY = re.compile(r"'polarity'\s*:\s*(-?\d+(?:\.\d+)?)")
 csv.field_size_limit(1_000_000)
 
@@ -59,6 +63,18 @@ def parse_news_date(value: str) -> datetime:
         raise ValueError(f"date {value[:40]!r} is not D-M-YYYY HH:MM")
     day, month, year, hour, minute = (int(g) for g in match.groups())
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def unescape_literals(text: str) -> str:
+    """The archive's literal escapes as the characters they stand for (unknown ones dropped;
+    ``\\uXXXX`` decoded, then cleaned like any feed text)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2):
+            return chr(int(match.group(2), 16))
+        return _ESCAPED_BYTE.get(match.group(1).lower(), "")
+
+    return _LITERAL_ESCAPE.sub(replace, text) if "\\" in text else text
 
 
 def archive_polarity(value: str) -> float | None:
@@ -99,8 +115,8 @@ def read_news(
             source = (row.get("source") or "").strip() or "archive"
             entry = FeedEntry(
                 source=source[:64],
-                title=row.get("title") or "",
-                summary=row.get("text") or "",
+                title=unescape_literals(row.get("title") or ""),
+                summary=unescape_literals(row.get("text") or ""),
                 url=row.get("url"),
                 published_at=published,
                 label=row.get("subject"),

@@ -41,6 +41,13 @@ def test_news_extract(builder) -> None:
     assert first.evidence.tags["assets"] == "BTC,CEL,ETH"
 
 
+def test_literal_escapes_of_the_archive() -> None:
+    from context_service.evidence.archives import unescape_literals
+
+    raw = r"courts made a \x9cworking rule\x9d \x93 see\xa0more\u200b \x82"
+    assert unescape_literals(raw) == "courts made a “working rule” – see more\u200b "
+
+
 def test_dates_and_polarity_parsing() -> None:
     assert parse_news_date("5-7-2022 04:24") == datetime(2022, 7, 5, 4, 24, tzinfo=UTC)
     for bad in ("2022-07-05 04:24", "31-2-2022 10:00", "5-7-2022", "5-7-2022 04:24\n9"):
