@@ -40,8 +40,16 @@ class FeedComponents:
 
 def components_of(host: Any) -> FeedComponents:
     """``host`` itself when it is a :class:`FeedComponents`, else its ``feeds`` attribute, else
-    components built from the environment."""
+    components built from the environment (the service's components pass their settings'
+    markets snapshot)."""
     if isinstance(host, FeedComponents):
         return host
     found = getattr(host, "feeds", None)
-    return found if isinstance(found, FeedComponents) else FeedComponents()
+    if isinstance(found, FeedComponents):
+        return found
+    settings = get_feed_settings()
+    snapshot = getattr(getattr(host, "settings", None), "markets_snapshot", None)
+    if settings.markets_snapshot is None and snapshot is not None:
+        # the service's markets snapshot (CTX_MARKETS_SNAPSHOT) names the fleet's assets
+        settings = settings.model_copy(update={"markets_snapshot": snapshot})
+    return FeedComponents(settings)

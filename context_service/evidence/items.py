@@ -113,6 +113,7 @@ class ItemBuilder:
             "rule": score.rule,
             "sentiment": f"{score.sentiment:+.3f}",
             "published_at": published.isoformat(),
+            "first_seen_at": first_seen.isoformat(),
         }
         assets = self.tagger.tag(title, summary)
         if assets:

@@ -177,3 +177,24 @@ def test_coinmarketcap_api_errors(components) -> None:
     )
     with pytest.raises(SourceError, match="api_error"):
         CoinMarketCapSource.build(keyed(components, cmc_api_key="x")).poll(None, FETCHED_AT)
+
+
+def test_sources_built_from_the_service_components_take_its_markets_snapshot(
+    monkeypatch, tmp_path
+) -> None:
+    from types import SimpleNamespace
+
+    from context_service.evidence.components import components_of
+    from context_service.evidence.config import get_feed_settings
+
+    snapshot = tmp_path / "markets.json"
+    snapshot.write_text(json.dumps({"PEPE/USDT": {"base": "PEPE"}}))
+    for variable in ("CTX_MARKETS_SNAPSHOT", "CTX_FEEDS_MARKETS_SNAPSHOT"):
+        monkeypatch.delenv(variable, raising=False)
+    get_feed_settings.cache_clear()
+    try:
+        host = SimpleNamespace(settings=SimpleNamespace(markets_snapshot=snapshot))
+        assert "PEPE" in components_of(host).tagger.assets
+        assert isinstance(CoinGeckoGlobalSource.build(host), CoinGeckoGlobalSource)
+    finally:
+        get_feed_settings.cache_clear()

@@ -143,6 +143,8 @@ def test_item_fields(builder) -> None:
     assert e.tags["rule"] in {"neutral", "mild-sentiment", "strong-sentiment"}
     assert e.tags["category"] == "news" and e.tags["label"] == "bitcoin price"
     assert e.valid_until == NOW + timedelta(hours=72)
+    assert e.tags["first_seen_at"] == NOW.isoformat()
+    assert e.tags["published_at"] == (NOW - timedelta(hours=1)).isoformat()
     assert e.provenance.reference == "https://cointelegraph.com/news/a"
 
 

@@ -69,6 +69,7 @@ def reading_item(
             "feed": source,
             "rule": score.rule,
             "published_at": published.isoformat(),
+            "first_seen_at": first_seen.isoformat(),
             **tags,
         },
         provenance=Provenance(source=f"feed:{source}", reference=reference),
