@@ -25,6 +25,7 @@ from typing import Any
 
 from context_service.backtest.data import DataProblem, ensure_candles
 from context_service.client.factory import ConfigProblem, configured_budget
+from context_service.evidence.backtest import EvidenceProblem
 from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.keys import DEFAULT_PREFIX
 from context_service.kucoin.snapshot import (
@@ -133,7 +134,7 @@ def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
         context["provider"] = args.provider
     if args.no_memory:
         context["record_memory"] = False
-    if args.evidence:
+    if getattr(args, "evidence", None):  # evaluate builds its own namespace
         context["evidence"] = args.evidence
     if args.analysis:
         # Analysis runs compare signals between backtests of different lengths: path-dependent
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
     ensure_candles(datadir, pairs, timeframe, args.timerange, reachable=reachable)
     if args.evidence:
-        from context_service.backtest.evidence import prepare_evidence
+        from context_service.evidence.backtest import prepare_evidence
 
         prefix = (config.get("context") or {}).get("key_prefix") or DEFAULT_PREFIX
         prepare_evidence(prefix, args.evidence)
@@ -284,6 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return run(args)
-    except (RunProblem, DataProblem, SnapshotError, ConfigProblem) as exc:
+    except (RunProblem, DataProblem, SnapshotError, ConfigProblem, EvidenceProblem) as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2

@@ -342,9 +342,13 @@ def build_strategy_context(
             hyperopt = str(config.get("runmode", "")).endswith("hyperopt")
             client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
             if options.evidence:
-                from context_service.backtest.evidence import attach_evidence
+                from context_service.evidence.backtest import EvidenceProblem, attach_evidence
 
-                attach_evidence(client, options.evidence, bot_id, stats)
+                stats.evidence = list(options.evidence)
+                try:
+                    attach_evidence(client, options.evidence, bot_id, stats.record_context)
+                except EvidenceProblem as exc:
+                    raise ConfigProblem(str(exc)) from exc
         else:
             from context_service.client.http import HttpContextClient
 

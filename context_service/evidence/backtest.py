@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from context_service.client.factory import ConfigProblem
-from context_service.client.stats import GatingStats
 from context_service.evidence.components import FeedComponents
 from context_service.evidence.config import get_feed_settings
 from context_service.evidence.importer import ARCHIVE_TAG, import_archive
@@ -24,7 +22,7 @@ from context_service.evidence.importer import ARCHIVE_TAG, import_archive
 logger = logging.getLogger(__name__)
 
 
-class EvidenceProblem(ConfigProblem):
+class EvidenceProblem(ValueError):
     """The requested evidence cannot be loaded; the message says what to do."""
 
 
@@ -86,12 +84,13 @@ def load_archives(service: Any, archives: Sequence[str], show_progress: bool = T
     return len(items)
 
 
-def attach_evidence(client: Any, archives: Sequence[str], bot_id: str, stats: GatingStats) -> None:
-    """Load the archives into an in-process client's service and count, per decision, what
-    its context included per lane."""
+def attach_evidence(
+    client: Any, archives: Sequence[str], bot_id: str, on_context: Callable[[Any], None]
+) -> None:
+    """Load the archives into an in-process client's service; ``on_context`` gets each of the
+    bot's syntheses (the run's statistics count what they included, per lane)."""
     service = getattr(client, "engine", None)
     if service is None or not hasattr(service, "components"):
         raise EvidenceProblem("evidence in context needs the in-process engine (a backtest)")
-    stats.evidence = list(archives)
     load_archives(service, archives)
-    service.engine(bot_id).add_listener("synthesized", stats.record_context)
+    service.engine(bot_id).add_listener("synthesized", on_context)
