@@ -19,6 +19,17 @@ ifneq ($(wildcard $(SHARED_DATA)/kucoin-markets.json),)
 export CTX_MARKETS_SNAPSHOT := $(SHARED_DATA)/kucoin-markets.json
 endif
 endif
+# Evidence archives (news, Fear & Greed) for point-in-time backtests and their tests.
+ifeq ($(origin CTX_NEWS_ARCHIVE),undefined)
+ifneq ($(wildcard $(SHARED_DATA)/news/cryptonews.csv),)
+export CTX_NEWS_ARCHIVE := $(SHARED_DATA)/news/cryptonews.csv
+endif
+endif
+ifeq ($(origin CTX_SENTIMENT_ARCHIVE),undefined)
+ifneq ($(wildcard $(SHARED_DATA)/sentiment/fear_and_greed.csv),)
+export CTX_SENTIMENT_ARCHIVE := $(SHARED_DATA)/sentiment/fear_and_greed.csv
+endif
+endif
 ifeq ($(origin TIKTOKEN_CACHE_DIR),undefined)
 ifneq ($(wildcard $(abspath ../shared/tiktoken)),)
 export TIKTOKEN_CACHE_DIR := $(abspath ../shared/tiktoken)

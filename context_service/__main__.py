@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("context_service.backtest.run", "real Freqtrade backtest, offline-capable"),
     "evaluate": ("context_service.evaluate.cli", "gated vs ungated vs random gate vs buy-and-hold"),
     "fleet": ("context_service.fleet.cli", "render and check the multi-bot compose file"),
+    "feeds": ("context_service.evidence.cli", "evidence feeds: status, sources, archive import"),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from context_service.contract import VerdictRequest
 from context_service.engine import ContextEngine, Synthesis
+from context_service.evidence.assets import pair_assets
 from context_service.keys import validate_bot_id
 from context_service.lru import LRU
 from context_service.models import KnowledgeObject
@@ -88,9 +89,10 @@ class BotContexts:
         """The request's snapshot stored as evidence, then the context as of ``as_of``."""
         bot_id = request.bot_id
         engine = self.engine(bot_id)
+        assets = pair_assets(request.pair)  # market items about other assets only stay out
         with self._lock(bot_id):
             self._push_snapshot(bot_id, engine, request, now)
-            return self._synthesize(bot_id, engine, budget, request.as_of, now)
+            return self._synthesize(bot_id, engine, budget, request.as_of, now, assets)
 
     def _synthesize(
         self,
@@ -99,18 +101,19 @@ class BotContexts:
         budget: int,
         as_of: datetime | None,
         now: datetime,
+        assets: frozenset[str] | None = None,
     ) -> Synthesis:
         """``engine.synthesize``, reused while the evidence it read is unchanged."""
         c = self.components
         if c.evidence_store != "redis":
-            return engine.synthesize(budget, as_of=as_of, now=now)
+            return engine.synthesize(budget, as_of=as_of, now=now, assets=assets)
         # Two slots (the bot's tag and the market's): a pipeline, not MGET, so a cluster works.
         pipe = c.redis.pipeline(transaction=False)
         pipe.get(c.keyspace.bot(bot_id).objects_version)
         pipe.get(c.keyspace.market().objects_version)
         # The stores' change tokens, as change_token() spells them.
         version = tuple("0" if v is None else as_text(v) for v in pipe.execute())
-        key = (bot_id, budget, as_of)
+        key = (bot_id, budget, as_of, assets)
         with self._memo_lock:  # shared by every bot; the caller holds only its bot's lock
             hit = self._memo.get(key)
         fresh = hit is not None and hit[0] == version
@@ -118,7 +121,7 @@ class BotContexts:
             fresh = time.monotonic() - hit[1] < LIVE_SYNTHESIS_MEMO_S  # type: ignore[index]
         if fresh:
             return hit[2]  # type: ignore[index]
-        synthesis = engine.synthesize(budget, as_of=as_of, now=now, tokens=version)
+        synthesis = engine.synthesize(budget, as_of=as_of, now=now, tokens=version, assets=assets)
         with self._memo_lock:
             self._memo[key] = (version, time.monotonic(), synthesis)
             self._memo.move_to_end(key)

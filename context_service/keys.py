@@ -248,5 +248,9 @@ class Keyspace:
         return f"{self.prefix}:{{ctx-global}}:alerts"
 
     @property
+    def feeds_status(self) -> str:  # hash: feed name -> JSON of its poller state
+        return f"{self.prefix}:{{ctx-feeds}}:status"
+
+    @property
     def pattern(self) -> str:
         return f"{self.prefix}:*"

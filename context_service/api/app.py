@@ -23,6 +23,7 @@ from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
 from context_service.bounds import set_time_window, window_from_settings
 from context_service.credentials import TokenBook
+from context_service.evidence.runtime import feed_poller
 from context_service.fleet.model import fleet_bots
 from context_service.memory.connection import stop_embedded
 from context_service.memory.health import RedisHealth
@@ -58,7 +59,12 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
                 settings.retention_interval_s,
                 on_failure=lambda scope: failures.labels(scope).inc(),
             ).start()
+        poller = feed_poller(app.state.service) if owns_service else None
+        if poller is not None:
+            poller.start()
         yield
+        if poller is not None:
+            poller.stop()
         if retention is not None:
             retention.stop()
         if owns_service and app.state.service is not None:

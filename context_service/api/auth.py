@@ -7,7 +7,7 @@ are not about one bot:
 
 * ``/v1/bots/{bot_id}/...`` and ``/v1/llm/usage?bot_id=``: a bot token only for its own id (403);
 * fleet-wide routes (alerts, dashboard data, usage of every bot, reopening caps, market-wide
-  evidence that every bot reads): the operator;
+  evidence that every bot reads, the feeds' status): the operator;
 * ``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``: per ``CTX_METRICS_ACCESS``: ``loopback``
   (default: open to loopback clients, the operator token otherwise), ``token`` or ``open``;
 * ``/healthz``, ``/readyz`` and the ``/dashboard`` page and assets (data under ``/v1``): open.
@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from context_service.credentials import Principal, TokenBook
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
-OPERATOR_PREFIXES = ("/v1/alerts", "/v1/dashboard/", "/v1/llm/caps/", "/v1/market/")
+OPERATOR_PREFIXES = ("/v1/alerts", "/v1/dashboard/", "/v1/llm/caps/", "/v1/market/", "/v1/feeds")
 DOC_PATHS = ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 OPEN_PATHS = ("/healthz", "/readyz", "/dashboard")
 BOT_PATH = re.compile(r"/v1/bots/([^/]*)(/.*)?")

@@ -17,6 +17,7 @@ from context_service.api.routes import (
     context,
     dashboard,
     evidence,
+    feeds,
     health,
     leases,
     market,
@@ -28,6 +29,7 @@ from context_service.api.routes import (
 V1_ROUTERS = (
     evidence.router,
     market.router,
+    feeds.router,
     context.router,
     verdicts.router,
     trades.router,

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from context_service.backtest.data import DataProblem, ensure_candles
-from context_service.client.factory import configured_budget
+from context_service.client.factory import ConfigProblem, configured_budget
+from context_service.evidence.backtest import EvidenceProblem
 from context_service.ftconfig import ConfigFileError, read_config_file
+from context_service.keys import DEFAULT_PREFIX
 from context_service.kucoin.snapshot import (
     SnapshotError,
     exchange_reachable,
@@ -75,6 +77,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="first verdict provider: any registered name (see 'verdicts providers')",
     )
     p.add_argument("--no-memory", action="store_true", help="do not write trade memory")
+    p.add_argument(
+        "--evidence",
+        type=_archives,
+        default=None,
+        help="evidence in context, point in time: news, sentiment or news,sentiment "
+        "(docs/feeds.md)",
+    )
     p.add_argument("--no-protections", action="store_true", help="disable protections")
     p.add_argument(
         "--analysis",
@@ -101,6 +110,13 @@ def _provider_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _archives(text: str) -> list[str]:
+    names = text.split(",")
+    if not set(names) <= {"news", "sentiment"}:
+        raise argparse.ArgumentTypeError(f"use news, sentiment or news,sentiment; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
 def _load_config(path: Path) -> dict[str, Any]:
     try:
         return read_config_file(path)
@@ -118,6 +134,8 @@ def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
         context["provider"] = args.provider
     if args.no_memory:
         context["record_memory"] = False
+    if getattr(args, "evidence", None):  # evaluate builds its own namespace
+        context["evidence"] = args.evidence
     if args.analysis:
         # Analysis runs compare signals between backtests of different lengths: path-dependent
         # limits (daily caps, protections) would differ between them and report false bias.
@@ -209,6 +227,11 @@ def run(args: argparse.Namespace) -> int:
         logger.info("no markets snapshot configured: Freqtrade will load markets from KuCoin")
 
     ensure_candles(datadir, pairs, timeframe, args.timerange, reachable=reachable)
+    if args.evidence:
+        from context_service.evidence.backtest import prepare_evidence
+
+        prefix = (config.get("context") or {}).get("key_prefix") or DEFAULT_PREFIX
+        prepare_evidence(prefix, args.evidence)
 
     with tempfile.TemporaryDirectory(prefix="ctx-backtest-") as tmp:
         config_files = [config_path]
@@ -262,6 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return run(args)
-    except (RunProblem, DataProblem, SnapshotError) as exc:
+    except (RunProblem, DataProblem, SnapshotError, ConfigProblem, EvidenceProblem) as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2

@@ -102,6 +102,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             f"{gating['llm_prompt_tokens']}+{gating['llm_completion_tokens']} | LLM cost "
             f"${gating['llm_cost_usd']:.4f} | {gating['decide_ms_per_decision']:.2f} ms/decision"
         )
+        per_lane = gating.get("context_items_per_decision") or {}
+        if per_lane:
+            evidence = ", ".join(gating.get("evidence") or []) or "none"
+            lanes = ", ".join(f"{lane} {count:.2f}" for lane, count in per_lane.items() if count)
+            lines.append(
+                f"evidence in context: {evidence} | items per decision by lane: "
+                f"{lanes or 'none'} | decisions with news {gating.get('decisions_with_news', 0)}"
+            )
         lines.append(
             f"trade memory: {gating['memory_events_written']} events written to bot "
             f"{gating['bot_id']!r}, {gating['memory_write_failures']} failed"

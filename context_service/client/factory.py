@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,6 +53,11 @@ class StrategyOptions(BaseModel):
     provider: VerdictProviderName | None = None
     record_memory: bool | None = None
     key_prefix: str = DEFAULT_PREFIX
+    evidence: list[Literal["news", "sentiment"]] = Field(
+        default_factory=list,
+        description="In-process runs: archives whose evidence each decision sees as of its "
+        "candle (docs/feeds.md).",
+    )
     knowledge_file: str | None = Field(
         default=None,
         description="Goals, constraints and pinned facts pushed into the context at start-up "
@@ -350,6 +355,14 @@ def build_strategy_context(
         if in_process:
             hyperopt = str(config.get("runmode", "")).endswith("hyperopt")
             client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
+            if options.evidence:
+                from context_service.evidence.backtest import EvidenceProblem, attach_evidence
+
+                stats.evidence = list(options.evidence)
+                try:
+                    attach_evidence(client, options.evidence, bot_id, stats.record_context)
+                except EvidenceProblem as exc:
+                    raise ConfigProblem(str(exc)) from exc
         else:
             from context_service.client.http import HttpContextClient
 

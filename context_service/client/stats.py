@@ -34,6 +34,10 @@ class GatingStats:
     decide_seconds: float = 0.0
     memory_events: int = 0
     memory_failures: int = 0
+    evidence: list[str] = field(default_factory=list)  # archives in context (backtests)
+    contexts: int = 0  # syntheses counted below
+    lane_items: Counter[str] = field(default_factory=Counter)  # included objects per lane
+    contexts_with_news: int = 0
 
     @property
     def decisions(self) -> int:
@@ -50,6 +54,15 @@ class GatingStats:
         self.completion_tokens += verdict.completion_tokens
         self.cost_usd += verdict.cost_usd
         self.decide_seconds += seconds
+
+    def record_context(self, synthesis: Any) -> None:
+        """Count what one decision's context included, per lane (an engine listener)."""
+        manifest = synthesis.manifest
+        self.contexts += 1
+        for lane, totals in manifest.lanes.items():
+            self.lane_items[lane] += totals.included
+        if any(object_id.startswith("news:") for object_id in manifest.included_ids()):
+            self.contexts_with_news += 1
 
     def refuse(self, refusal: Refusal) -> None:
         self.refused[str(refusal)] += 1
@@ -76,6 +89,13 @@ class GatingStats:
             "decide_ms_per_decision": (1000 * self.decide_seconds / decisions) if decisions else 0,
             "memory_events_written": self.memory_events,
             "memory_write_failures": self.memory_failures,
+            "evidence": list(self.evidence),
+            "context_items_per_decision": {
+                lane: round(count / self.contexts, 2) for lane, count in self.lane_items.items()
+            }
+            if self.contexts
+            else {},
+            "decisions_with_news": self.contexts_with_news,
         }
 
 

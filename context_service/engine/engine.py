@@ -236,12 +236,15 @@ class ContextEngine:
         model: str | None = None,
         now: datetime | None = None,
         tokens: tuple[object, object] | None = None,
+        assets: Iterable[str] | None = None,
     ) -> Synthesis:
         """The working memory that fits ``budget_tokens`` of ``model``, and its manifest.
 
         With ``as_of`` only objects observed at or before it and still valid then take part
         (backtests); without it, everything not expired at ``now`` does. ``tokens`` are the
-        own and shared stores' change tokens when the caller has just read them.
+        own and shared stores' change tokens when the caller has just read them. With
+        ``assets`` (e.g. the base of the pair being decided) objects tagged with other assets
+        only are left out; untagged objects concern everyone.
         """
         if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
             raise TypeError(f"budget_tokens must be an int, got {budget_tokens!r}")
@@ -256,7 +259,9 @@ class ContextEngine:
                 self.refresh(own_token)
             if self.shared is not None:
                 self._refresh_shared(shared_token)
-            result = draft(self._table, self._lanes, counter, budget_tokens, as_of, reference)
+            result = draft(
+                self._table, self._lanes, counter, budget_tokens, as_of, reference, assets
+            )
         digest = content_hash(result.text)
         manifest = Manifest(
             manifest_id=manifest_id_for(digest, as_of, budget_tokens),

@@ -32,6 +32,7 @@ DropReason = Literal[
     "not-yet-observed",
     "lane-disabled",
     "lane-muted",
+    "other-asset",
 ]
 COMPONENTS = ("severity", "confidence", "priority", "recency", "pinned")
 

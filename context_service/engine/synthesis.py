@@ -13,7 +13,7 @@ Candidates are ordered by score, then id, so the result never depends on inserti
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
@@ -30,7 +30,9 @@ from context_service.engine.tokens import TokenCounter
 # Outcome codes of the manifest columns; 0 is "included", the rest are drop reasons.
 INCLUDED = 0
 REASONS = (None, *get_args(DropReason))  # outcome code -> drop reason (0 = included)
-BUDGET, FILTER, STALE, DUPLICATE, NOT_YET_OBSERVED, LANE_DISABLED, LANE_MUTED = range(1, 8)
+BUDGET, FILTER, STALE, DUPLICATE, NOT_YET_OBSERVED, LANE_DISABLED, LANE_MUTED, OTHER_ASSET = range(
+    1, 9
+)
 _MODE_CODE = {"enabled": 0, "muted": 1, "disabled": 2}
 
 
@@ -113,9 +115,13 @@ def draft(
     budget: int,
     as_of: datetime | None,
     reference: datetime,
+    assets: Iterable[str] | None = None,
 ) -> Draft:
-    """Select, render and verify the working memory for ``budget`` tokens."""
-    slots = np.flatnonzero(table.alive)
+    """Select, render and verify the working memory for ``budget`` tokens.
+
+    With ``assets`` (the bases of the pair being decided), objects tagged with other assets
+    only are left out (``other-asset``); untagged objects concern the whole market."""
+    slots, order = table.live_slots()
     tokens_all = table.tokens_for(counter)[slots]
     lane = table.lane[slots].astype(np.int64)
     params = _lane_columns(lanes)
@@ -155,6 +161,10 @@ def draft(
     outcome[visible & (lane < 0)] = FILTER
     outcome[visible & (mode == _MODE_CODE["disabled"])] = LANE_DISABLED
     outcome[visible & (mode == _MODE_CODE["muted"])] = LANE_MUTED
+    if assets is not None:
+        bits = table.asset_bits[slots]
+        wanted = np.uint64(table.asset_mask(assets))
+        outcome[(outcome == 0) & (bits != 0) & ((bits & wanted) == 0)] = OTHER_ASSET
 
     # -- order and near-duplicates ---------------------------------------------------------
     rank = table.id_rank()[slots]
@@ -214,7 +224,6 @@ def draft(
     for position in chosen:
         section_tokens[int(lane[candidates[position]])] += allocation.cost[position]
     lane_totals = _lane_totals(lanes, lane, outcome, truncated, section_tokens, allocation)
-    order = np.argsort(rank, kind="stable")
     columns = {
         "slot": slots[order],
         "kind": table.kind[slots][order],

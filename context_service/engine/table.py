@@ -23,6 +23,10 @@ from context_service.models import PRIORITY_SCORE, SEVERITY_SCORE, KnowledgeKind
 KINDS: tuple[str, ...] = get_args(KnowledgeKind)
 _KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 UNKNOWN_TOKENS = -1
+# Assets an object is about (its ``assets`` tag, e.g. "BTC,ETH") as bits of one uint64: the
+# first 63 assets seen get a bit each, any later one shares the last bit (it then matches a
+# little too often, never too rarely).
+ASSET_BITS = 64
 
 
 def static_components(obj: KnowledgeObject) -> tuple[float, float, float, float]:
@@ -60,6 +64,7 @@ class CandidateTable:
         self._free: list[int] = []
         self._groups: dict[str, int] = {}
         self._rank: np.ndarray | None = None
+        self._live: tuple[np.ndarray, np.ndarray] | None = None  # see live_slots()
         self.tokens: dict[str, np.ndarray] = {}
         self.alive = np.zeros(0, dtype=bool)
         self.lane = np.zeros(0, dtype=np.int16)
@@ -72,6 +77,8 @@ class CandidateTable:
         self.until = np.zeros(0)
         self.born = np.zeros(0)  # recency is measured from here: observed_at, else created_at
         self.group = np.zeros(0, dtype=np.int64)
+        self.asset_bits = np.zeros(0, dtype=np.uint64)
+        self._asset_bit: dict[str, int] = {}
         self._grow(capacity)
 
     def __len__(self) -> int:
@@ -97,6 +104,7 @@ class CandidateTable:
         self.until = widen(self.until, math.inf)
         self.born = widen(self.born, math.nan)
         self.group = widen(self.group, -1)
+        self.asset_bits = widen(self.asset_bits, 0)
         self.tokens = {name: widen(column, UNKNOWN_TOKENS) for name, column in self.tokens.items()}
         self.ids.extend([None] * extra)
         self.objects.extend([None] * extra)
@@ -115,6 +123,7 @@ class CandidateTable:
             self.slot_of[obj.id] = slot
             self.ids[slot] = obj.id
             self._rank = None
+            self._live = None
         if self.lines[slot] != line:  # token counts are kept while the rendered line is equal
             for column in self.tokens.values():
                 column[slot] = UNKNOWN_TOKENS
@@ -133,6 +142,7 @@ class CandidateTable:
         self.until[slot] = _timestamp(obj.valid_until, math.inf)
         self.born[slot] = _timestamp(obj.observed_at or obj.created_at, math.nan)
         self.group[slot] = self._groups.setdefault(dedup_key(obj), len(self._groups))
+        self.asset_bits[slot] = self._bits(obj.tags.get("assets", "").split(","), create=True)
         if counter is not None:
             self.token_column(counter.encoding_name)[slot] = counter.count(line)
         return slot
@@ -144,10 +154,12 @@ class CandidateTable:
         self.ids[slot] = self.objects[slot] = self.lines[slot] = None
         self.alive[slot] = False
         self.lane[slot] = -1
+        self.asset_bits[slot] = 0
         for column in self.tokens.values():
             column[slot] = UNKNOWN_TOKENS
         self._free.append(slot)
         self._rank = None
+        self._live = None
         return True
 
     def get(self, object_id: str) -> KnowledgeObject | None:
@@ -159,6 +171,24 @@ class CandidateTable:
         self.lanes = tuple(lanes)
         for slot in self.slot_of.values():
             self.lane[slot] = assign_lane(self.objects[slot], self.lanes)  # type: ignore[arg-type]
+
+    def asset_mask(self, assets) -> int:
+        """The bits of ``assets`` (0 when none of them was ever tagged)."""
+        return self._bits(assets, create=False)
+
+    def _bits(self, assets, create: bool) -> int:
+        mask = 0
+        for asset in assets:
+            asset = asset.strip().upper()
+            if not asset:
+                continue
+            bit = self._asset_bit.get(asset)
+            if bit is None:
+                if not create:
+                    continue
+                bit = self._asset_bit[asset] = min(len(self._asset_bit), ASSET_BITS - 1)
+            mask |= 1 << bit
+        return mask
 
     # -- derived columns -------------------------------------------------------------------
     def token_column(self, encoding_name: str) -> np.ndarray:
@@ -175,6 +205,15 @@ class CandidateTable:
             counts = counter.count_many([self.lines[slot] for slot in slots])  # type: ignore[misc]
             column[missing] = counts
         return column
+
+    def live_slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """The live slots and the permutation that puts them in id order; both change only
+        when an object is added or removed, so syntheses in between share them (with tens of
+        thousands of archived items, sorting them again each time was a good part of one)."""
+        if self._live is None:
+            slots = np.flatnonzero(self.alive)
+            self._live = (slots, np.argsort(self.id_rank()[slots], kind="stable"))
+        return self._live
 
     def id_rank(self) -> np.ndarray:
         """Each slot's position in id order: ties are broken by id, never by insertion order."""

@@ -52,6 +52,7 @@ def news(i: int, **overrides) -> dict:
         ("get", "/v1/bots/bot-1/audit"),
         ("get", "/v1/llm/usage"),
         ("get", "/v1/alerts"),
+        ("get", "/v1/feeds"),
     ],
 )
 def test_every_v1_route_needs_the_token(client: TestClient, method: str, path: str) -> None:

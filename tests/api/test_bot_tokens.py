@@ -109,6 +109,7 @@ def test_a_bot_token_reaches_only_its_own_bot(client: TestClient, service) -> No
         ("get", "/v1/alerts", None),
         ("get", "/v1/llm/usage", None),
         ("get", "/v1/dashboard/state", None),
+        ("get", "/v1/feeds", None),
         ("post", "/v1/llm/caps/reopen", {}),
         ("get", "/metrics", None),
         ("get", "/openapi.json", None),

