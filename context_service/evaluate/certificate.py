@@ -90,6 +90,8 @@ def lookahead(config: dict[str, Any], max_signals: int | None) -> dict[str, Any]
     analysis = instance.current_analysis
     found = int(instance.full_varHolder.result["results"].shape[0])
     return {
+        "biased_entries": _flagged(instance, instance.entry_varHolders, "open_date"),
+        "biased_exits": _flagged(instance, instance.exit_varHolders, "close_date"),
         "signals_in_period": found,
         "signals_checked": int(analysis.total_signals),
         "all_signals": max_signals is None,
@@ -98,6 +100,19 @@ def lookahead(config: dict[str, Any], max_signals: int | None) -> dict[str, Any]
         "biased_indicators": sorted(analysis.false_indicators),
         "has_bias": bool(analysis.has_bias),
     }
+
+
+def _flagged(instance: Any, holders: list[Any], column: str) -> list[dict[str, str]]:
+    """The trades Freqtrade counted as biased: the cut-data run has no trade at that time."""
+    flagged = []
+    for holder in holders:
+        result = getattr(holder, "result", None)
+        if result is None:  # a force-exit Freqtrade skipped
+            continue
+        if not instance.report_signal(result, column, holder.compared_dt):
+            pair = next(iter(getattr(holder, "data", {}) or {}), "?")
+            flagged.append({"pair": pair, column: holder.compared_dt.isoformat()})
+    return flagged
 
 
 def recursive(config: dict[str, Any], pair: str) -> dict[str, Any]:
