@@ -120,12 +120,16 @@ def recursive(config: dict[str, Any], pair: str) -> dict[str, Any]:
     from freqtrade.util import get_progress_tracker
 
     config = copy.deepcopy(config)
+    # recursive-analysis loads ``pairs`` and checks the first: both name only this pair
     config["exchange"]["pair_whitelist"] = [pair]
+    config["pairs"] = [pair]
     config = RecursiveAnalysisSubFunctions.calculate_config_overrides(config)
     with get_progress_tracker() as progress:
         instance = RecursiveAnalysisSubFunctions.initialize_single_recursive_analysis(
             config, _strategy_object(config), progress
         )
+    if instance.pair_to_used != pair:
+        raise RuntimeError(f"recursive-analysis checked {instance.pair_to_used}, not {pair}")
     startup = int(instance._strat_scc or 0)
     worst: dict[str, float] = {}
     for indicator, by_startup in instance.dict_recursive.items():
