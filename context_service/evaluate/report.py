@@ -150,6 +150,8 @@ def _gate_section(gate: Mapping[str, Any]) -> str:
 def _certificate(cert: Mapping[str, Any] | None) -> str:
     if cert is None:
         return "<p class=bad>Not run (--no-certificate): look-ahead was not checked.</p>"
+    if "error" in cert:
+        return f"<p class=bad>Could not run: {_esc(cert['error'])}</p>"
     look = cert["lookahead"]
     status = "PASSED" if cert["passed"] else "FAILED"
     klass = "good" if cert["passed"] else "bad"
@@ -160,6 +162,9 @@ def _certificate(cert: Mapping[str, Any] | None) -> str:
         {"item": "biased entry / exit signals", "value": f"{look['biased_entry_signals']} / "
          f"{look['biased_exit_signals']}"},
         {"item": "biased indicators", "value": ", ".join(look["biased_indicators"]) or "none"},
+        {"item": "flagged trades", "value": "; ".join(
+            f"{t['pair']} {t.get('open_date') or t.get('close_date')}"
+            for t in look.get("biased_entries", []) + look.get("biased_exits", [])) or "none"},
         {"item": "data sha256", "value": cert["data_sha256"]},
         {"item": "config sha256", "value": cert["config_sha256"]},
         {"item": "code", "value": f"{cert['code']['git']} (strategy "

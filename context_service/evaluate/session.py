@@ -20,6 +20,8 @@ from context_service.evaluate.runner import SharedBacktest, Variant, data_hash, 
 
 Progress = Callable[[str], None]
 BTC = "BTC/USDT"
+RECURSIVE_DAYS = 120  # recursive-analysis wants a few thousand candles, all pairs listed
+logger = logging.getLogger(__name__)
 STRATEGY_FILE = Path(__file__).resolve().parents[2] / "user_data/strategies/context_gated.py"
 
 
@@ -69,7 +71,7 @@ def _analysis_config(
 def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from context_service.backtest.data import ensure_candles
     from context_service.evaluate import evaluation, report
-    from context_service.evaluate.certificate import certify
+    from context_service.evaluate.certificate import certify, code_version, config_hash
     from context_service.evaluate.cutoffs import cutoff_warning
     from context_service.evaluate.setup import freqtrade_config
     from context_service.ftconfig import ConfigFileError, read_config_file
@@ -77,6 +79,7 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
     from context_service.settings import get_settings
 
     started = time.perf_counter()
+    code = code_version(STRATEGY_FILE)  # the code this run starts with
     settings = get_settings()
     config_path = resolve_config(args.config)
     try:
@@ -145,16 +148,27 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
             )
             analysis = _analysis_config(args, config_path, base, datadir, timeframe, timerange, tmp)
             _quiet()  # Freqtrade's configuration set its log handlers up again
-            certificate = certify(
-                analysis,
-                data_sha256=digest,
-                strategy_file=STRATEGY_FILE,
-                cache_dir=args.out / "certificates",
-                max_signals=args.certificate_signals,
-                progress=progress,
-            )
-
-    from context_service.evaluate.certificate import code_version, config_hash
+            end = timerange.split("-")[1]
+            recent = shared.end - timedelta(days=RECURSIVE_DAYS)
+            spans: dict[str, str | None] = {}
+            for pair in shared.pairs:
+                frame = shared.candles(pair)
+                first = None if frame.empty else max(recent, frame["date"].iloc[0])
+                spans[pair] = None if first is None else f"{first:%Y%m%d}-{end}"
+            try:
+                certificate = certify(
+                    analysis,
+                    data_sha256=digest,
+                    strategy_file=STRATEGY_FILE,
+                    cache_dir=args.out / "certificates",
+                    max_signals=args.certificate_signals,
+                    recursive_timeranges=spans,
+                    progress=progress,
+                    code=code,
+                )
+            except Exception as exc:  # the variants' figures stand; the report says it failed
+                logger.exception("leakage certificate failed")
+                certificate = {"error": f"{type(exc).__name__}: {exc}"[:500], "passed": False}
 
     warnings = []
     for name in args.provider:
@@ -171,7 +185,7 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
         "config": str(config_path),
         "config_sha256": config_hash(config),
         "data_sha256": digest,
-        "code": code_version(STRATEGY_FILE),
+        "code": code,
         "providers": args.provider,
         "seeds": args.seeds,
         "windows": args.windows,

@@ -100,6 +100,8 @@ def format_summary(result: Mapping[str, Any]) -> str:
     lines.append("")
     if cert is None:
         lines.append("leakage certificate: not run (--no-certificate)")
+    elif "error" in cert:
+        lines.append(f"leakage certificate: FAILED TO RUN ({cert['error']})")
     else:
         look = cert["lookahead"]
         worst = max((c["max_relative_difference"] for c in cert["recursive"]), default=0.0)
