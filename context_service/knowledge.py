@@ -15,6 +15,15 @@ The knowledge file holds a bot's standing goals, constraints and pinned facts (Y
 
 Standing knowledge needs an ``observed_at``: in as-of mode (backtests) undated objects are
 never shown, so the file's default dates them from when the trader adopted them.
+
+An optional ``regime:`` section configures the deterministic responses to volatility regimes
+(:class:`~context_service.risk.regime.RegimeConfig`), enforced by the risk layer::
+
+    regime:
+      detection: {crash_drawdown: 0.1}       # thresholds of the regime detector
+      responses:
+        high_volatility: {stake_scale: 0.5, trailing_stop_scale: 0.7}
+        crash: {scope: market, pause_entries: true, trailing_stop_scale: 0.5}
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ import yaml
 from pydantic import ValidationError
 
 from context_service.models import KNOWLEDGE_ADAPTER, KnowledgeObject, as_utc
+from context_service.risk.regime import RegimeConfig
+
+TOP_LEVEL_KEYS = {"observed_at", "source", "objects", "regime"}
 
 
 class KnowledgeFileError(ValueError):
@@ -69,21 +81,48 @@ def validate_objects(raw: list[Any]) -> tuple[list[KnowledgeObject], list[dict[s
     return objects, problems
 
 
-def load_knowledge_file(path: Path) -> list[KnowledgeObject]:
-    """The objects of a knowledge file; :class:`KnowledgeFileError` names every problem."""
+def _read_file(path: Path) -> dict[str, Any]:
+    """The knowledge file's top-level mapping; :class:`KnowledgeFileError` when unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise KnowledgeFileError(f"cannot read knowledge file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeFileError(f"{path} is not UTF-8 text: {exc.reason}") from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise KnowledgeFileError(f"{path} is not valid {path.suffix[1:] or 'YAML'}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
         raise KnowledgeFileError(f"{path}: expected a mapping with an 'objects' list")
-    unknown = set(data) - {"observed_at", "source", "objects"}
+    unknown = set(data) - TOP_LEVEL_KEYS
     if unknown:
-        raise KnowledgeFileError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        raise KnowledgeFileError(f"{path}: unknown top-level keys {sorted(map(str, unknown))}")
+    return data
+
+
+def load_regime_config(path: Path) -> RegimeConfig | None:
+    """The file's ``regime`` section (detection and responses), None when it has none;
+    :class:`KnowledgeFileError` names every bad field with its path in the file."""
+    section = _read_file(path).get("regime")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise KnowledgeFileError(f"{path}: regime: must be a mapping")
+    try:
+        return RegimeConfig.model_validate(section)
+    except ValidationError as exc:
+        lines = [
+            "  " + describe({"loc": ("regime", *e["loc"]), "msg": e["msg"]}) for e in exc.errors()
+        ]
+        raise KnowledgeFileError(
+            f"{path}: {len(lines)} invalid regime settings:\n" + "\n".join(lines)
+        ) from exc
+
+
+def load_knowledge_file(path: Path) -> list[KnowledgeObject]:
+    """The objects of a knowledge file; :class:`KnowledgeFileError` names every problem."""
+    data = _read_file(path)
     defaults: dict[str, Any] = {"provenance": {"source": str(data.get("source") or path.name)}}
     if data.get("observed_at") is not None:
         try:
