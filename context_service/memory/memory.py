@@ -70,6 +70,10 @@ class BotMemory:
     def closed_trades(self, as_of: datetime | None = None) -> list[ClosedTrade]:
         return self.trades.closed_trades(_utc_or_none(as_of))
 
+    def closed_trades_before(self, moment: datetime) -> list[ClosedTrade]:
+        """Trades closed strictly before ``moment``: what a decision at ``moment`` may know."""
+        return self.trades.closed_trades_before(as_utc(moment))
+
     def record_llm_cost(self, at: datetime, usd: float, verdict_id: str) -> None:
         """Record LLM spend behind a verdict, for PnL "net of LLM cost" (once per verdict)."""
         self.trades.record_llm_cost(as_utc(at), float(usd), verdict_id)

@@ -200,6 +200,14 @@ class TradeMemory:
         trades.sort(key=lambda t: (t.close_time, t.trade_id))
         return trades
 
+    def closed_trades_before(self, moment: datetime) -> list[ClosedTrade]:
+        """Trades closed strictly before ``moment`` (what a decision at ``moment`` may know):
+        Redis itself leaves the later ones out, so they are never even read."""
+        ids = self._client.zrangebyscore(
+            self._keys.closed_trades_by_time, "-inf", f"({moment.timestamp()!r}"
+        )
+        return self.closed_by_ids([as_text(i) for i in ids])
+
     def _parse_closed(self, trade_id: str, raw: str | bytes) -> ClosedTrade | None:
         """Parse a stored closed trade; cached by its text (records are written once).
 

@@ -137,7 +137,7 @@ def test_values_match_a_hand_computation_on_the_may_2021_crash() -> None:
 
 
 def test_the_crash_candle_by_the_numbers() -> None:
-    """The 12:00 UTC candle: its close 34851.4 is 13.6% under 40324.7, the peak three candles ago."""
+    """The 12:00 UTC candle closes at 34851.4, 13.6% under 40324.7, three candles earlier."""
     got = detect_regimes(_frame(BTC_MAY_19), SMALL).iloc[6]
     assert got["regime_drawdown"] == pytest.approx(34851.4 / 40324.7 - 1)
     assert got["regime_drawdown"] == pytest.approx(-0.135731, abs=1e-6)

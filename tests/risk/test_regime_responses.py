@@ -54,7 +54,7 @@ def test_a_file_without_the_section_has_no_responses(tmp_path) -> None:
         ("regime: {responses: {crash: {pause_entries: maybe}}}", "pause_entries"),
         ("regime: {detection: {crash_drawdown: .inf}}", "regime.detection.crash_drawdown"),
         ("regime: {detection: {rv_window: 99999999}}", "regime.detection.rv_window"),
-        ("regime: {market_pair: \"BTC/USDT\\n\"}", "regime.market_pair"),
+        ('regime: {market_pair: "BTC/USDT\\n"}', "regime.market_pair"),
         ("regime: {stake: 1}", "regime.stake"),
     ],
 )
