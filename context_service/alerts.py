@@ -112,6 +112,9 @@ class AlertSink:
         alerts = [Alert.model_validate_json(value) for value in raw.values()]
         return sorted(alerts, key=lambda a: (a.fired_at, a.key))
 
+    def is_active(self, key: str) -> bool:
+        return bool(self.redis.hexists(self.keyspace.alerts, key))
+
     def resolve(self, key: str) -> bool:
         """Clear an alert so that it can fire again; True when it was active."""
         resolved = bool(self.redis.hdel(self.keyspace.alerts, key))

@@ -249,6 +249,13 @@ class Settings(BaseSettings):
         ),
     )
     monitor_interval_s: float = Field(default=30.0, ge=1, description="Bot polling period.")
+    auto_stop_enabled: bool = Field(
+        default=True, description="The monitor pauses a bot on critical errors (kill switch)."
+    )
+    auto_stop_exchange_errors: int = Field(
+        default=5, ge=1, le=10_000, description="Exchange errors in the window that stop a bot."
+    )
+    auto_stop_window_s: float = Field(default=900.0, ge=10, le=7 * 86400)
 
     @field_validator("cap_bot_daily_usd_by_bot")
     @classmethod

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from context_service.dashboard.monitor import FleetMonitor
 from context_service.fleet.model import FleetFileError, load_fleet
+from context_service.risk.critical import AutoStopPolicy
 
 log = logging.getLogger("context_service.dashboard")
 
@@ -38,6 +39,9 @@ def build_monitor(app: FastAPI) -> FleetMonitor | None:
         settings.bot_api_username,
         password.get_secret_value() if password else None,
         interval_s=settings.monitor_interval_s,
+        auto_stop=AutoStopPolicy(settings.auto_stop_exchange_errors, settings.auto_stop_window_s)
+        if settings.auto_stop_enabled
+        else None,
     )
 
 

@@ -5,6 +5,12 @@ de-duplicated in Redis): a bot unreachable for ``unreachable_after`` polls in a 
 Freqtrade is not running, a bot whose loss today passed its daily loss limit, and each CRITICAL
 line in a bot's log. Cost caps and the circuit breaker are alerted by the sidecar itself where
 they happen.
+
+Critical errors (:mod:`context_service.risk.critical`: repeated exchange errors, an impossible
+budget-guard refusal, the cost ledger unreachable while the LLM is on) also stop the bot: the
+monitor pauses it through the fleet kill switch (no new entries, open trades still managed)
+and raises a critical alert saying why and whether the pause worked. A bot is stopped once per
+triggering log line: after an operator resumes it, only newer errors stop it again.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from decimal import Decimal
 
 from context_service.alerts import AlertSink
 from context_service.fleet.botapi import BotStatus, bot_url, fetch_bot_status
+from context_service.fleet.killswitch import SwitchResult, switch_bot
 from context_service.fleet.model import BotSpec
+from context_service.risk.critical import AutoStopPolicy
 
 log = logging.getLogger("context_service.dashboard.monitor")
 
 CRITICAL_HORIZON_S = 24 * 3600
 Fetch = Callable[[BotSpec, str, str | None, str | None], BotStatus]
+Switch = Callable[[str, str, str | None, str | None, str], SwitchResult]
 
 
 def unreachable_key(bot_id: str) -> str:
@@ -41,6 +50,10 @@ def critical_key(bot_id: str, at_ms: float) -> str:
     return f"bot:{bot_id}:critical:{int(at_ms)}"
 
 
+def auto_stop_key(bot_id: str, at_ms: float) -> str:
+    return f"bot:{bot_id}:auto-stopped:{int(at_ms)}"
+
+
 class FleetMonitor:
     """Poll the bots of the fleet file; keep the latest status of each; fire alerts."""
 
@@ -55,6 +68,8 @@ class FleetMonitor:
         interval_s: float = 30.0,
         unreachable_after: int = 2,
         fetch: Fetch = fetch_bot_status,
+        auto_stop: AutoStopPolicy | None = None,
+        switch: Switch = switch_bot,
     ) -> None:
         self.bots = list(bots)
         self.alerts = alerts
@@ -64,6 +79,9 @@ class FleetMonitor:
         self.interval_s = interval_s
         self.unreachable_after = unreachable_after
         self._fetch = fetch
+        self.auto_stop = auto_stop
+        self._switch = switch
+        self._stopped_after: dict[str, float] = {}  # bot id -> the log line that stopped it
         self._failures: dict[str, int] = {}
         self._latest: dict[str, BotStatus] = {}
         self._lock = threading.Lock()  # guards _latest
@@ -129,6 +147,7 @@ class FleetMonitor:
         else:
             self.alerts.resolve(stopped_key(bot.id))
         self._alert_critical_lines(bot, status)
+        self._stop_on_critical_errors(bot, status)
         limit = bot.daily_loss_limit_usdt
         today = status.today_profit_abs
         if today is not None and Decimal(str(today)) <= -limit:
@@ -154,6 +173,37 @@ class FleetMonitor:
                     bot_id=bot.id,
                     data={"logger": line.logger, "at_ms": line.at_ms},
                 )
+
+    def _stop_on_critical_errors(self, bot: BotSpec, status: BotStatus) -> None:
+        """Pause the bot through the kill switch when its log shows a critical error."""
+        if self.auto_stop is None:
+            return
+        after = self._stopped_after.get(bot.id, -1.0)
+        reason = self.auto_stop.stop_reason(status.problems, status.checked_at, after)
+        if reason is None:
+            return
+        self._stopped_after[bot.id] = reason.at_ms
+        key = auto_stop_key(bot.id, reason.at_ms)
+        if self.alerts.is_active(key):
+            return  # stopped for this line already (e.g. before a monitor restart)
+        if status.state == "running":
+            result = self._switch(bot.id, status.url, self._username, self._password, "pause")
+            outcome = (
+                f"paused through the kill switch ({result.message})"
+                if result.ok
+                else f"the kill switch FAILED ({result.message}): pause it by hand"
+            )
+        else:
+            outcome = f"left {status.state}"
+        log.error("bot %s stopped automatically: %s: %s", bot.id, reason.kind, reason.message)
+        self.alerts.fire(
+            key,
+            "critical",
+            f"bot {bot.id} stopped on a critical error ({reason.kind}): {reason.message}; "
+            f"{outcome}",
+            bot_id=bot.id,
+            data={"kind": reason.kind.value, "at_ms": reason.at_ms, "outcome": outcome},
+        )
 
     # --- background thread ---------------------------------------------------------------
     def start(self) -> None:

@@ -49,18 +49,31 @@ def switch(
         raise ValueError(f"unknown action {action!r}")
     username, password = _login(fleet, root)
     bots = [fleet.bot(bot_id)] if bot_id else list(fleet.bots)
-    results = []
-    for bot in bots:
-        client = FtRestClient(bot_url(url_template, bot), username, password, timeout=timeout_s)
-        try:
-            answer = client.stopbuy() if action == "pause" else client.start()
-        except (requests.RequestException, ValueError) as exc:
-            answer = {"detail": type(exc).__name__}
-        finally:
-            client._session.close()
-        if isinstance(answer, dict) and "status" in answer:
-            results.append(SwitchResult(bot.id, True, str(answer["status"])))
-        else:
-            detail = answer.get("detail") if isinstance(answer, dict) else "no answer"
-            results.append(SwitchResult(bot.id, False, f"failed: {detail or 'no answer'}"))
-    return results
+    return [
+        switch_bot(bot.id, bot_url(url_template, bot), username, password, action, timeout_s)
+        for bot in bots
+    ]
+
+
+def switch_bot(
+    bot_id: str,
+    url: str,
+    username: str | None,
+    password: str | None,
+    action: str,
+    timeout_s: float = 5.0,
+) -> SwitchResult:
+    """Apply ``action`` to the bot at ``url`` (also what the monitor's automatic stop uses)."""
+    if action not in ("pause", "resume"):
+        raise ValueError(f"unknown action {action!r}")
+    client = FtRestClient(url, username, password, timeout=timeout_s)
+    try:
+        answer = client.stopbuy() if action == "pause" else client.start()
+    except (requests.RequestException, ValueError) as exc:
+        answer = {"detail": type(exc).__name__}
+    finally:
+        client._session.close()
+    if isinstance(answer, dict) and "status" in answer:
+        return SwitchResult(bot_id, True, str(answer["status"]))
+    detail = answer.get("detail") if isinstance(answer, dict) else "no answer"
+    return SwitchResult(bot_id, False, f"failed: {detail or 'no answer'}")
