@@ -84,6 +84,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="evidence in context, point in time: news, sentiment or news,sentiment "
         "(docs/feeds.md)",
     )
+    p.add_argument(
+        "--no-regime-responses",
+        action="store_true",
+        help="ignore the knowledge file's regime responses (stake scale, pause, stop)",
+    )
     p.add_argument("--no-protections", action="store_true", help="disable protections")
     p.add_argument(
         "--analysis",
@@ -136,6 +141,8 @@ def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
         context["record_memory"] = False
     if getattr(args, "evidence", None):  # evaluate builds its own namespace
         context["evidence"] = args.evidence
+    if getattr(args, "no_regime_responses", False):  # callers building their own Namespace
+        context["regime_responses"] = False
     if args.analysis:
         # Analysis runs compare signals between backtests of different lengths: path-dependent
         # limits (daily caps, protections) would differ between them and report false bias.
@@ -262,7 +269,11 @@ def _report(backtesting: Any, config: dict[str, Any], runtime: float, out: Path 
     from context_service.backtest.summary import build_summary, format_summary
     from context_service.client.stats import last_registered
 
-    strategy_result = backtesting.results["strategy"].get(STRATEGY)
+    results = backtesting.results["strategy"]
+    strategy_result = results.get(STRATEGY)
+    if strategy_result is None and len(results) == 1:
+        # a subclass of the strategy given after '--' with --strategy (probes, experiments)
+        (strategy_result,) = results.values()
     if strategy_result is None:
         print("freqtrade produced no result for the strategy", file=sys.stderr)
         return 1

@@ -114,9 +114,26 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             f"trade memory: {gating['memory_events_written']} events written to bot "
             f"{gating['bot_id']!r}, {gating['memory_write_failures']} failed"
         )
+    if gating:
+        lines.append(_regime_line(gating.get("regime_responses")))
     lines.append(f"runtime {summary['runtime_s']:.2f} s")
     lines.append("=" * 73)
     return "\n".join(lines)
+
+
+def _regime_line(responses: Mapping[str, Any] | None) -> str:
+    """What the regime responses did (the risk layer's, with or without gating)."""
+    if responses is None:
+        return "regime responses: off"
+    line = (
+        f"entries paused by regime: {responses['entries_paused']} | stakes scaled by regime: "
+        f"{responses['stakes_scaled']} | trailing stops tightened by regime: "
+        f"{responses['stops_tightened']}"
+    )
+    by_regime = responses.get("by_regime") or {}
+    if by_regime:
+        line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(by_regime.items())) + ")"
+    return line
 
 
 def _encodings(counts: dict[str, int]) -> str:

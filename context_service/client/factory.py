@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
+from context_service.client.regime import RegimeTracker
 from context_service.client.stats import GatingStats, register
 from context_service.fleet.lease import validate_account
 from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
@@ -62,6 +63,12 @@ class StrategyOptions(BaseModel):
         default=None,
         description="Goals, constraints and pinned facts pushed into the context at start-up "
         "(YAML or JSON; relative paths are inside the user_data directory).",
+    )
+
+    regime_responses: bool = Field(
+        default=True,
+        description="Enforce the knowledge file's regime responses (stake scale, entry pause, "
+        "trailing-stop tightening); false keeps only the regime evidence off as well.",
     )
 
     _bot = field_validator("bot_id", "lease_holder")(
@@ -138,6 +145,7 @@ class StrategyContext:
     strategy_version: str | None = None  # on every verdict and trade record (buildinfo.py)
     config_hash: str | None = None
     lease_renewed_at: datetime | None = None
+    regimes: RegimeTracker | None = None
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
@@ -373,6 +381,8 @@ def build_strategy_context(
                 journal_dir=settings.journal_dir / bot_id,
             )
     knowledge = _knowledge(config, options)
+    regimes = _regime_tracker(config, options, in_process)
+    stats.regime = regimes.stats if regimes is not None else None
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
     from context_service.buildinfo import config_hash, strategy_version
 
@@ -399,6 +409,7 @@ def build_strategy_context(
         knowledge_pending=bool(knowledge) and client is not None,
         strategy_version=version,
         config_hash=config_id,
+        regimes=regimes,
     )
 
 
@@ -412,16 +423,44 @@ def _sidecar_token(settings: Settings) -> Any:
     return secret.get_secret_value() if secret else None
 
 
-def _knowledge(config: dict[str, Any], options: StrategyOptions) -> list[Any]:
-    """The objects of the configured knowledge file; a bad file is a configuration error."""
+def _knowledge_path(config: dict[str, Any], options: StrategyOptions) -> Path | None:
     if not options.knowledge_file:
-        return []
-    from context_service.knowledge import KnowledgeFileError, load_knowledge_file
-
+        return None
     path = Path(options.knowledge_file)
     if not path.is_absolute():
         path = Path(config.get("user_data_dir") or "user_data") / path
+    return path
+
+
+def _knowledge(config: dict[str, Any], options: StrategyOptions) -> list[Any]:
+    """The objects of the configured knowledge file; a bad file is a configuration error."""
+    path = _knowledge_path(config, options)
+    if path is None:
+        return []
+    from context_service.knowledge import KnowledgeFileError, load_knowledge_file
+
     try:
         return load_knowledge_file(path)
     except KnowledgeFileError as exc:
         raise ConfigProblem(str(exc)) from exc
+
+
+def _regime_tracker(
+    config: dict[str, Any], options: StrategyOptions, in_process: bool
+) -> RegimeTracker | None:
+    """Regime detection and responses from the knowledge file's ``regime`` section (None
+    without one, when it is disabled, or when ``"regime_responses": false``)."""
+    path = _knowledge_path(config, options)
+    if path is None or not options.regime_responses:
+        return None
+    from context_service.knowledge import KnowledgeFileError, load_regime_config
+    from context_service.verdicts.market_data import timeframe_delta
+
+    try:
+        regime = load_regime_config(path)
+    except KnowledgeFileError as exc:
+        raise ConfigProblem(str(exc)) from exc
+    if regime is None or not regime.enabled:
+        return None
+    timeframe = str(config.get("timeframe") or "1h")
+    return RegimeTracker(regime, timeframe, timeframe_delta(timeframe), keep_all=in_process)

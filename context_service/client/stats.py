@@ -12,6 +12,7 @@ from typing import Any
 
 from context_service.contract import Verdict
 from context_service.risk.refusals import Refusal
+from context_service.risk.regime import RegimeResponseStats
 
 
 @dataclass
@@ -38,6 +39,7 @@ class GatingStats:
     contexts: int = 0  # syntheses counted below
     lane_items: Counter[str] = field(default_factory=Counter)  # included objects per lane
     contexts_with_news: int = 0
+    regime: RegimeResponseStats | None = None  # None: no regime responses configured
 
     @property
     def decisions(self) -> int:
@@ -96,6 +98,7 @@ class GatingStats:
             if self.contexts
             else {},
             "decisions_with_news": self.contexts_with_news,
+            "regime_responses": self.regime.as_dict() if self.regime is not None else None,
         }
 
 

@@ -26,4 +26,6 @@ class Refusal(StrEnum):
     budget = "budget"
     invalid_stake = "invalid stake"
     no_room = "budget: no room for a minimum stake"
+    regime_paused = "regime: entries paused"  # the market is in a crash regime
+    regime_min_stake = "regime: scaled stake below the exchange minimum"
     error = "error"  # the strategy's own failure: fail closed

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from context_service.alerts import AlertSink
-from context_service.fleet.botapi import LogLine
 from context_service.dashboard.monitor import FleetMonitor
+from context_service.fleet.botapi import LogLine
 from context_service.fleet.model import load_fleet
 from context_service.keys import Keyspace
 from context_service.risk.critical import (
