@@ -22,6 +22,7 @@ from context_service.fleet.lease import validate_account
 from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
 from context_service.redis_text import as_text
 from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
+from context_service.risk.critical import CriticalKind, report_critical
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
 from context_service.risk.refusals import Refusal
 from context_service.settings import Settings, VerdictProviderName, get_settings
@@ -161,6 +162,13 @@ class StrategyContext:
         limits = self.guard.limits
         room = self.guard.max_entry_stake(positions, pair)
         return max(0.0, min(proposed, max_stake, limits.stake_per_trade, room))
+
+    def critical(self, kind: CriticalKind, detail: str, block: bool) -> None:
+        """A critical error: logged with the marker the fleet monitor stops bots on; ``block``
+        also refuses every entry from now on (money-safety errors), whatever the monitor does."""
+        report_critical(logger, kind, detail)
+        if block and not self.blocked_reason:
+            self.blocked_reason = f"critical error ({kind.value}): {detail[:200]}"
 
     # --- standing knowledge ------------------------------------------------------------------
     def push_knowledge(self) -> None:
