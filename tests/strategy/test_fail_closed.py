@@ -149,12 +149,13 @@ def test_budget_guard_refuses_whatever_the_wallet_says(sidecar) -> None:
         side="long",
     )
     assert stake == pytest.approx(100 / 3 / 1.001)
+    LocalTrade.reset_trades()
+    assert confirm(strategy) is True
     # 70 USDT already tied up in SOL (40 filled + 30 still pending): 32 more would pass 100
     open_trade("SOL/USDT", 10.0, 7.0, NOW - timedelta(hours=5), filled=4.0)
     assert confirm(strategy) is False
     assert strategy.ctx.stats.refused["budget"] == 1
-    LocalTrade.reset_trades()
-    assert confirm(strategy) is True
+    assert strategy.ctx.blocked_reason is None  # a plain refusal, not a critical error
 
 
 def test_daily_trade_limit_stops_entries_for_the_day(sidecar) -> None:
