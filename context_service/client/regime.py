@@ -36,6 +36,21 @@ LIVE_HISTORY = 200
 REFRESH_CANDLES = 2
 
 
+NUMERIC_COLUMNS = ("regime_rv_pct", "regime_atr_ratio", "regime_drawdown", "regime_drawdown_speed")
+# The label as a number for the dataframe: higher is more dangerous (NaN while unknown).
+REGIME_CODES = {
+    Regime.unknown.value: np.nan,
+    Regime.calm.value: 0.0,
+    Regime.normal.value: 1.0,
+    Regime.high_volatility.value: 2.0,
+    Regime.crash.value: 3.0,
+}
+
+
+def _epochs(candles: DataFrame) -> np.ndarray:
+    return candles["date"].dt.as_unit("s").astype("int64").to_numpy()
+
+
 @dataclass
 class _Series:
     epochs: np.ndarray  # candle open times, epoch seconds, ascending
@@ -63,23 +78,40 @@ class RegimeTracker:
         return [(self.market_pair, self.timeframe)] if self.config.enabled else []
 
     # --- detection ----------------------------------------------------------------------
-    def index(self, pair: str, candles: DataFrame, market: DataFrame | None) -> None:
-        """Detect the regimes of ``pair`` (and, when given, of the market) on closed candles."""
+    def index(self, pair: str, candles: DataFrame, market: DataFrame | None) -> DataFrame | None:
+        """Detect the regimes of ``pair`` (and, when given, of the market) on closed candles;
+        returns the numeric regime columns for ``candles``' rows (the strategy adds them to its
+        dataframe, where lookahead-analysis checks them and FreqUI can plot them)."""
         if not self.config.enabled:
-            return
-        self._store(pair, candles)
+            return None
+        own = detect_regimes(candles, self.config.detection)
+        self._keep(pair, _epochs(candles), own)
         if pair != self.market_pair and market is not None and len(market):
-            self._store(self.market_pair, market)
+            epochs = _epochs(market)
+            known = self._series.get(self.market_pair)
+            if known is None or not len(known.epochs) or known.epochs[-1] < epochs[-1]:
+                self._keep(self.market_pair, epochs, detect_regimes(market, self.config.detection))
+        columns = DataFrame(index=candles.index)
+        for name in NUMERIC_COLUMNS:
+            columns[name] = own[name].to_numpy()
+        columns["regime_code"] = own["regime"].map(REGIME_CODES).to_numpy()
+        series = self._series.get(self.market_pair)
+        if series is not None and len(series.epochs):
+            epochs = _epochs(candles)
+            at = np.minimum(np.searchsorted(series.epochs, epochs), len(series.epochs) - 1)
+            found = series.epochs[at] == epochs
+            codes = series.rows["regime"].map(REGIME_CODES).to_numpy()
+            drawdown = series.rows["regime_drawdown"].to_numpy()
+            columns["market_regime_code"] = np.where(found, codes[at], np.nan)
+            columns["market_drawdown"] = np.where(found, drawdown[at], np.nan)
+        return columns
 
-    def _store(self, key: str, candles: DataFrame) -> None:
-        found = self._series.get(key)
-        epochs = candles["date"].dt.as_unit("s").astype("int64").to_numpy()
-        if found is not None and len(found.epochs) and found.epochs[-1] >= epochs[-1]:
-            return  # already indexed up to this candle (the market, seen from each pair)
-        regimes = detect_regimes(candles, self.config.detection)
+    def _keep(self, key: str, epochs: np.ndarray, regimes: DataFrame) -> None:
+        """Keep ``regimes`` for lookups by candle (live runs: the recent candles only)."""
+        rows = regimes[list(REGIME_COLUMNS)].reset_index(drop=True)
         if not self.keep_all:
-            regimes, epochs = regimes.tail(LIVE_HISTORY), epochs[-LIVE_HISTORY:]
-        self._series[key] = _Series(epochs, regimes[list(REGIME_COLUMNS)].reset_index(drop=True))
+            rows, epochs = rows.tail(LIVE_HISTORY).reset_index(drop=True), epochs[-LIVE_HISTORY:]
+        self._series[key] = _Series(epochs, rows)
 
     def reading(self, pair: str, signal: datetime, scope: str = "pair") -> RegimeReading | None:
         """The regime of ``pair``'s candle that opened at ``signal`` (None when not known)."""

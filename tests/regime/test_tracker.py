@@ -61,6 +61,16 @@ def test_the_market_crash_pauses_entries_on_other_pairs() -> None:
     assert tracker.stats.as_dict()["stops_tightened"] == 1
 
 
+def test_the_dataframe_gets_numeric_regime_columns() -> None:
+    tracker = RegimeTracker(CONFIG, "1h", timedelta(hours=1))
+    columns = tracker.index("SOL/USDT", _candles(STEADY), _candles(CRASH))
+    assert columns is not None and len(columns) == len(STEADY)
+    assert columns["market_regime_code"].iloc[18] == 3.0  # crash
+    assert columns["regime_code"].iloc[18] in (0.0, 1.0)  # the pair itself is quiet
+    assert np.isnan(columns["regime_code"].iloc[0])  # unknown while the windows fill
+    assert columns["market_drawdown"].iloc[18] < -0.1
+
+
 def test_a_candle_not_indexed_has_no_regime_not_an_older_one() -> None:
     tracker = _tracker()
     later = _candles(CRASH)["date"].iloc[-1].to_pydatetime() + timedelta(hours=5)
