@@ -30,6 +30,27 @@ def _verdicts(service: ContextService, bot_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _regimes(service: ContextService, bot: BotSpec, now: datetime) -> list[dict[str, Any]]:
+    """The bot's current regime readings (market first), as its strategy pushed them into its
+    context (``market-events`` evidence); expired readings are not shown."""
+    store = service.memory.bot(bot.id, register=False).evidence
+    found = []
+    for name in ("market", *bot.pairs):
+        obj = store.get(f"regime:{name}:{bot.timeframe}")
+        if obj is None or (obj.valid_until is not None and obj.valid_until <= now):
+            continue
+        found.append(
+            {
+                "scope": obj.tags.get("scope", "pair"),
+                "pair": obj.tags.get("pair"),
+                "regime": obj.tags.get("regime"),
+                "summary": obj.summary,
+                "observed_at": obj.observed_at.isoformat() if obj.observed_at else None,
+            }
+        )
+    return found
+
+
 def _comparison(bot: BotSpec, status: BotStatus | None, stats: dict[str, Any]) -> dict[str, Any]:
     """Profit from the bot itself when it answers, else from our trade memory."""
     live = status is not None and status.reachable
@@ -80,6 +101,7 @@ def _bot_view(
         },
         "stats": stats,
         "verdicts": _verdicts(service, bot.id),
+        "regimes": _regimes(service, bot, now),
         "alerts": [a for a in alerts if a.get("bot_id") == bot.id],
         "comparison": _comparison(bot, status, stats),
     }

@@ -80,3 +80,38 @@ def test_invalid_fleet_file_is_shown_not_fatal(client: TestClient, fleet_file) -
     with TestClient(create_app(service=client.app.state.service)) as other:
         state = _state(other)
     assert state["bots"] == [] and "bots" in state["fleet_error"]
+
+
+def _regime_object(pair: str, scope: str, regime: str, hours_ago: float, timeframe: str):
+    from datetime import UTC, datetime, timedelta
+
+    from context_service.regime import RegimeParams
+    from context_service.regime.evidence import RegimeReading, regime_evidence
+
+    candle = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    candle -= timedelta(hours=hours_ago)
+    reading = RegimeReading(
+        scope, pair, timeframe, candle, regime, "down", 1.2, 0.97, 2.1, -0.14, -0.05
+    )
+    return regime_evidence(reading, RegimeParams(), timedelta(hours=1))
+
+
+def test_each_bot_shows_its_current_regime_readings(client: TestClient) -> None:
+    from context_service.regime import Regime
+
+    service = client.app.state.service
+    bots = {b["id"]: b for b in _state(client)["bots"]}
+    timeframe = bots["alpha"]["timeframe"]
+    service.upsert(
+        "alpha",
+        [_regime_object("BTC/USDT", "market", Regime.crash, 1, timeframe)],
+    )
+    service.upsert(
+        "beta",
+        [_regime_object("BTC/USDT", "market", Regime.crash, 30, timeframe)],  # long expired
+    )
+    bots = {b["id"]: b for b in _state(client)["bots"]}
+    (reading,) = bots["alpha"]["regimes"]
+    assert reading["scope"] == "market" and reading["regime"] == "crash"
+    assert reading["summary"].startswith("Market regime (via BTC/USDT)")
+    assert bots["beta"]["regimes"] == []

@@ -126,6 +126,14 @@ function renderBot(bot) {
     }
     card.append(list);
   }
+  if (bot.regimes && bot.regimes.length) {
+    card.append(el("strong", {}, "Regime"));
+    const regimes = el("ul", { class: "regimes" });
+    for (const r of bot.regimes) {
+      regimes.append(el("li", { class: `regime-${r.regime}` }, r.summary));
+    }
+    card.append(regimes);
+  }
   card.append(el("strong", {}, "Last verdicts"));
   const verdicts = el("ul", { class: "verdicts" });
   if (!bot.verdicts.length) verdicts.append(el("li", { class: "muted" }, "none yet"));
