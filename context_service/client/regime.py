@@ -66,7 +66,8 @@ class RegimeTracker:
     candle: timedelta
     keep_all: bool = True
     stats: RegimeResponseStats = field(default_factory=RegimeResponseStats)
-    _series: dict[str, _Series] = field(default_factory=dict)
+    # candle-derived: the strategy hands every run's tracker the same dict (see its _regimes)
+    series: dict[str, _Series] = field(default_factory=dict)
     _pushed: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (regime, epoch)
     _stops: set[Any] = field(default_factory=set)  # trade ids whose stop was tightened
 
@@ -88,14 +89,14 @@ class RegimeTracker:
         self._keep(pair, _epochs(candles), own)
         if pair != self.market_pair and market is not None and len(market):
             epochs = _epochs(market)
-            known = self._series.get(self.market_pair)
+            known = self.series.get(self.market_pair)
             if known is None or not len(known.epochs) or known.epochs[-1] < epochs[-1]:
                 self._keep(self.market_pair, epochs, detect_regimes(market, self.config.detection))
         columns = DataFrame(index=candles.index)
         for name in NUMERIC_COLUMNS:
             columns[name] = own[name].to_numpy()
         columns["regime_code"] = own["regime"].map(REGIME_CODES).to_numpy()
-        series = self._series.get(self.market_pair)
+        series = self.series.get(self.market_pair)
         if series is not None and len(series.epochs):
             epochs = _epochs(candles)
             at = np.minimum(np.searchsorted(series.epochs, epochs), len(series.epochs) - 1)
@@ -111,11 +112,11 @@ class RegimeTracker:
         rows = regimes[list(REGIME_COLUMNS)].reset_index(drop=True)
         if not self.keep_all:
             rows, epochs = rows.tail(LIVE_HISTORY).reset_index(drop=True), epochs[-LIVE_HISTORY:]
-        self._series[key] = _Series(epochs, rows)
+        self.series[key] = _Series(epochs, rows)
 
     def reading(self, pair: str, signal: datetime, scope: str = "pair") -> RegimeReading | None:
         """The regime of ``pair``'s candle that opened at ``signal`` (None when not known)."""
-        series = self._series.get(pair)
+        series = self.series.get(pair)
         if series is None:
             return None
         epoch = int(signal.timestamp())
