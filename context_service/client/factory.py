@@ -471,4 +471,10 @@ def _regime_tracker(
     if regime is None or not regime.enabled:
         return None
     timeframe = str(config.get("timeframe") or "1h")
-    return RegimeTracker(regime, timeframe, timeframe_delta(timeframe), keep_all=in_process)
+    return RegimeTracker(
+        regime,
+        timeframe,
+        timeframe_delta(timeframe),
+        keep_all=in_process,
+        log_level=logging.DEBUG if in_process else logging.INFO,
+    )

@@ -65,6 +65,7 @@ class RegimeTracker:
     timeframe: str
     candle: timedelta
     keep_all: bool = True
+    log_level: int = logging.INFO  # backtests log each response at DEBUG (thousands of them)
     stats: RegimeResponseStats = field(default_factory=RegimeResponseStats)
     # candle-derived: the strategy hands every run's tracker the same dict (see its _regimes)
     series: dict[str, _Series] = field(default_factory=dict)
@@ -147,7 +148,9 @@ class RegimeTracker:
         if not action.pause_entries:
             return None
         self.stats.record("pause", action)
-        logger.info("entry on %s paused by regime: %s", pair, "; ".join(action.reasons))
+        logger.log(
+            self.log_level, "entry on %s paused by regime: %s", pair, "; ".join(action.reasons)
+        )
         return action
 
     def scale_stake(self, pair: str, signal: datetime, stake: float) -> float:
@@ -159,7 +162,8 @@ class RegimeTracker:
         action = self.action(pair, signal)
         if action.stake_scale < 1:
             self.stats.record("stake", action)
-            logger.info(
+            logger.log(
+                self.log_level,
                 "stake on %s scaled x%g by regime: %s",
                 pair,
                 action.stake_scale,
@@ -172,7 +176,8 @@ class RegimeTracker:
         if action.trailing_stop_scale < 1 and trade_id not in self._stops:
             self._stops.add(trade_id)
             self.stats.record("stop", action)
-            logger.info(
+            logger.log(
+                self.log_level,
                 "trailing stop of trade %s on %s tightened x%g by regime",
                 trade_id,
                 pair,
