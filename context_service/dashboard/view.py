@@ -33,7 +33,7 @@ def _verdicts(service: ContextService, bot_id: str) -> list[dict[str, Any]]:
 def _regimes(service: ContextService, bot: BotSpec, now: datetime) -> list[dict[str, Any]]:
     """The bot's current regime readings (market first), as its strategy pushed them into its
     context (``market-events`` evidence); expired readings are not shown."""
-    store = service.memory.bot(bot.id, register=False).evidence
+    store = service.components.memory.bot(bot.id, register=False).evidence
     found = []
     for name in ("market", *bot.pairs):
         obj = store.get(f"regime:{name}:{bot.timeframe}")

@@ -37,7 +37,7 @@ def _close(service, trade_id, pair, closed: datetime, profit, reason="roi", conf
         exit_reason=reason,
         confidence=confidence,
     )
-    assert service.memory.bot("bot-1").record_trade_event(event)
+    assert service.components.memory.bot("bot-1").record_trade_event(event)
 
 
 def _history(service, pair, wins, losses, start_hour=300, reason_of_losses="roi", loss=-0.5):
