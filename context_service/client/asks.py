@@ -18,6 +18,7 @@ from context_service.client.factory import StrategyContext
 from context_service.client.snapshot import IncompleteCandle, ta_snapshot
 from context_service.client.state import Candidate, Row, StrategyState
 from context_service.contract import OpenPosition
+from context_service.risk.critical import CriticalKind
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,14 @@ def ask_candle(
         return True  # no candidate on this candle: nothing to ask
     trades = {t.pair: t for t in open_trades}
     slots_free = len(trades) < ctx.guard.limits.max_open_trades
+    regimes = ctx.regimes
     asks: list[tuple[str, Row, Candidate, OpenPosition | None]] = [
         (pair, row, "entry", None)
         for pair, row in entry_rows.items()
-        if pair not in trades and slots_free
+        if pair not in trades
+        and slots_free
+        # no verdict (nor LLM spend) for an entry the regime response refuses anyway
+        and (regimes is None or not regimes.action(pair, signal).pause_entries)
     ]
     asks += [
         (pair, exit_rows[pair], "exit", open_position(trade, exit_rows[pair]["close"]))
@@ -85,6 +90,10 @@ def _ask(
     verdict = ctx.gate.fetch(snapshot, as_of=as_of, candidate=candidate, position=position)
     if verdict is None:
         return False
+    if "llm:redis_error" in (verdict.fallback_reason or ""):
+        # the LLM is on but its cost ledger (Redis) cannot be reached: spend cannot be
+        # reserved against the caps; the verdict fell back to the rules
+        ctx.critical(CriticalKind.ledger_unreachable, verdict.fallback_reason, block=False)
     state.mark(pair, int(signal.timestamp()), verdict)
     return True
 

@@ -27,6 +27,10 @@ PLOT_CONFIG: dict[str, Any] = {
             "macdhist": {"type": "bar", "color": "#7ed321"},
         },
         "ATR %": {"atr_pct": {"color": "#8b572a"}},
+        "Regime": {
+            "regime_code": {"color": "#e67e22"},
+            "market_regime_code": {"color": "#c0392b"},
+        },
         "Verdicts": {
             "verdict_buy": {"type": "scatter", "color": "#2ecc71", "scatterSymbol": "circle"},
             "verdict_sell": {"type": "scatter", "color": "#e74c3c", "scatterSymbol": "diamond"},

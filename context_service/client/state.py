@@ -3,6 +3,10 @@
 * **Candidates**: per pair and kind (``entry`` / ``exit``), the TA rows of candidate candles by
   candle open time (epoch seconds). ``populate_*`` writes them; the verdict asks read them.
 * **ATR**: per pair, the ATR share of price by candle, for the trailing stop.
+* **Regimes**: per pair (and the market's reference pair), the regime readings by candle; every
+  run's :class:`~context_service.client.regime.RegimeTracker` reads this one store.
+* **Sized stakes**: the stake ``custom_stake_amount`` gave each pair's pending entry, so the
+  entry's budget check can tell an impossible refusal from an ordinary one.
 * **Verdict marks**: per pair, the verdicts received by candle (FreqUI plot markers).
 * **Attribution**: the verdict that confirmed a pending entry, then the verdict that opened each
   trade. The latter is stored on the trade itself (Freqtrade's ``trade.set_custom_data``, in its
@@ -38,6 +42,8 @@ class StrategyState:
         self.keep = keep
         self._candidates: dict[Candidate, dict[str, dict[int, Row]]] = {"entry": {}, "exit": {}}
         self._atr: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.regime_series: dict[str, Any] = {}  # candle-derived: outlives reset_run
+        self.sized: dict[str, float] = {}  # pair -> stake sized for its pending entry
         self._marks: dict[str, dict[int, Verdict]] = {}
         self._pending: dict[str, Verdict] = {}  # pair -> verdict of the confirmed entry
         self._opened_by: dict[Any, Verdict] = {}  # trade id -> verdict (this process's copy)
@@ -48,6 +54,7 @@ class StrategyState:
         trades' custom data is Freqtrade's, reset by each backtest)."""
         self._marks.clear()
         self._pending.clear()
+        self.sized.clear()
         self._opened_by.clear()
 
     # --- candidates ----------------------------------------------------------------------

@@ -4,7 +4,10 @@
 verdict is asked as soon as the candidate exists (dry-run/live: right after ``populate_*``;
 backtests: ``bot_loop_start``, in process with ``as_of`` = the candle's close);
 ``confirm_trade_entry`` enters only on a fresh ``buy`` verdict >= ``min_confidence`` inside the
-daily limits and the budget guard; exits never wait for the engine. State lives in one
+daily limits and the budget guard; exits never wait for the engine. Volatility regimes (per
+pair, and for the market through BTC/USDT, from closed candles) are answered by the risk layer
+as the knowledge file configures: smaller stakes in high volatility, no new entries in a crash,
+a tighter trailing stop (context_service.risk.regime). State lives in one
 :class:`~context_service.client.state.StrategyState` (the opening verdict on the trade itself)
 and every callback is wrapped by :func:`~context_service.client.callbacks.fail_closed`. Settings:
 the config's ``"context"`` section and the ``CTX_*`` environment (docs/strategy.md).
@@ -33,7 +36,9 @@ from context_service.client.frames import (
     candle_epochs,
     index_rows,
 )
+from context_service.client.regime import RegimeTracker
 from context_service.client.state import StrategyState
+from context_service.risk.critical import CriticalKind
 from context_service.risk.positions import positions_of
 from context_service.risk.refusals import Refusal
 
@@ -101,7 +106,7 @@ class ContextGatedStrategy(IStrategy):
             },
         ]
 
-    plot_config = PLOT_CONFIG  # indicators, and verdict markers on their candles
+    plot_config = PLOT_CONFIG  # indicators, regimes, and verdict markers on their candles
 
     def __init__(self, config: dict) -> None:
         super().__init__(config)
@@ -139,6 +144,19 @@ class ContextGatedStrategy(IStrategy):
             self.ctx.renew_lease_every(datetime.now(UTC), seconds=0)
         self.ctx.push_knowledge()
 
+    def _regimes(self) -> RegimeTracker | None:
+        """The run's regime tracker (None: no responses configured), reading the regimes this
+        instance has indexed (a context rebuilt for another run reads the same ones)."""
+        regimes = self.ctx.regimes if self.ctx is not None else None
+        if regimes is not None:
+            regimes.series = self.state.regime_series
+        return regimes
+
+    def informative_pairs(self) -> list[tuple[str, str]]:
+        """The market's reference pair (BTC/USDT), whose candles give the market regime."""
+        regimes = self._regimes()
+        return regimes.informative_pairs() if regimes is not None else []
+
     # --- indicators and candidate signals (vectorised, fast) ----------------------------------
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
@@ -159,7 +177,22 @@ class ContextGatedStrategy(IStrategy):
         dataframe["bb_lower"] = bands["lowerband"]
         dataframe["volume_mean"] = dataframe["volume"].rolling(20).mean()
         add_verdict_markers(dataframe, self.state.marks(metadata["pair"]))
+        self._index_regimes(dataframe, metadata["pair"])
         return dataframe
+
+    def _index_regimes(self, dataframe: DataFrame, pair: str) -> None:
+        """Regimes of the pair and of the market (closed candles only), looked up later by
+        the signal candle; their numeric columns go into the frame (lookahead-analysis checks
+        them, FreqUI plots them)."""
+        regimes = self._regimes()
+        if regimes is None:
+            return
+        market = None
+        if pair != regimes.market_pair and self.dp is not None:
+            market = self.dp.get_pair_dataframe(regimes.market_pair, self.timeframe)
+        columns = regimes.index(pair, dataframe, market)
+        if columns is not None:
+            dataframe[list(columns.columns)] = columns
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
@@ -218,7 +251,27 @@ class ContextGatedStrategy(IStrategy):
             ctx.renew_lease_every(current_time)
         ctx.push_knowledge()  # no-op once the knowledge file's objects are in the context
         self._ask_failed_on = None
-        self._ask_verdicts(self._signal_candle(current_time))
+        signal = self._signal_candle(current_time)
+        self._push_regimes(signal)
+        self._ask_verdicts(signal)
+
+    def _push_regimes(self, signal: datetime) -> None:
+        """Regime readings that changed, as market-events evidence in the bot's context (the
+        dashboard and the LLM read them; best effort: the responses never depend on it)."""
+        ctx, regimes = self.ctx, self._regimes()
+        if ctx is None or regimes is None or ctx.client is None:
+            return
+        epoch = int(signal.timestamp())
+        pairs = [
+            *self.state.candidates_at("entry", epoch),
+            *self.state.candidates_at("exit", epoch),
+        ]
+        try:
+            objects = regimes.evidence(signal, pairs)
+            if objects:
+                ctx.client.upsert_knowledge(ctx.bot_id, objects)
+        except Exception as exc:
+            logger.warning("regime evidence not pushed: %s", exc)
 
     def _ask_on_new_candle(self, pair: str, last_epoch: int) -> None:
         """Live: ask for ``pair``'s verdicts on the candle that just closed, unless the data is
@@ -236,6 +289,7 @@ class ContextGatedStrategy(IStrategy):
         """Ask for the verdicts of candle ``signal``'s candidates (see client/asks.py)."""
         if self.ctx is None:
             return
+        self._regimes()  # the asks skip entries a regime pause refuses anyway
         trades = Trade.get_trades_proxy(is_open=True)
         stop = not self.in_process  # live: a dead sidecar must not stall every pair
         ok = ask_candle(
@@ -267,7 +321,8 @@ class ContextGatedStrategy(IStrategy):
         **kwargs,
     ) -> float:
         """Called before an entry order: the stake of one budget slot, clamped by the budget
-        guard whatever the wallet proposes; 0 (no entry) when no minimum stake fits."""
+        guard whatever the wallet proposes, then scaled by the regime response; 0 (no entry)
+        when no minimum stake fits."""
         ctx = self.ctx
         if ctx is None:
             return 0.0
@@ -275,6 +330,13 @@ class ContextGatedStrategy(IStrategy):
         if stake <= 0 or (min_stake and stake < min_stake):
             ctx.stats.refuse(Refusal.no_room)
             return 0.0
+        regimes = self._regimes()
+        if regimes is not None:
+            stake = regimes.scale_stake(pair, self._signal_candle(current_time), stake)
+            if min_stake and stake < min_stake:
+                ctx.stats.refuse(Refusal.regime_min_stake)
+                return 0.0
+        self.state.sized[pair] = stake
         return stake
 
     @fail_closed(False, meaning="refusing entry", refusal=Refusal.error, level=logging.ERROR)
@@ -291,8 +353,9 @@ class ContextGatedStrategy(IStrategy):
         **kwargs,
     ) -> bool:
         """Called right before an entry order is placed; True places it. Fail closed, in this
-        order: long only, not blocked, lease held, daily limits, a fresh ``buy`` verdict for
-        this candle at or above ``min_confidence``, the budget guard. Freqtrade would take an
+        order: long only, not blocked, lease held, daily limits, no regime pause, a fresh
+        ``buy`` verdict for this candle at or above ``min_confidence``, the budget guard (whose
+        refusal of a stake the strategy sized itself is a critical error). Freqtrade would take an
         exception as True; the wrapper answers False."""
         ctx = self.ctx
         if ctx is None:
@@ -306,17 +369,34 @@ class ContextGatedStrategy(IStrategy):
         daily = ctx.daily.gate(current_time)
         if not daily.allowed:
             return ctx.refuse(pair, daily.refusal or Refusal.error, detail=daily.reason)
+        regimes = self._regimes()
+        if regimes is not None:
+            paused = regimes.pause(pair, self._signal_candle(current_time))
+            if paused is not None:
+                return ctx.refuse(pair, Refusal.regime_paused, detail="; ".join(paused.reasons))
         verdict = None
         if ctx.gate is not None:
             answer = ctx.gate.entry_allowed(pair, self._signal_candle(current_time))
             if not answer.allowed:
                 return ctx.refuse(pair, answer.refusal or Refusal.error)
             verdict = answer.verdict
+        sized = self.state.sized.pop(pair, None)  # each sizing answers one entry
         budget = ctx.guard.check(self._open_positions(), pair, amount * rate)
         if not budget.allowed:
+            if sized is not None and amount * rate <= sized * (1 + 1e-6):
+                # the guard refuses a stake it sized itself a moment ago: our view of the
+                # money is wrong somewhere; stop entering and let the monitor stop the bot
+                ctx.critical(
+                    CriticalKind.budget_guard_breach,
+                    f"{pair}: stake {amount * rate:.6f} sized within the room was refused: "
+                    f"{budget.reason}",
+                    block=True,
+                )
             return ctx.refuse(pair, budget.refusal or Refusal.error, detail=budget.reason)
         ctx.daily.record_entry(current_time)
         ctx.stats.entries_confirmed += 1
+        if regimes is not None:
+            regimes.entry_confirmed(pair, self._signal_candle(current_time))
         self.state.entry_confirmed(pair, verdict)
         return True
 
@@ -361,13 +441,17 @@ class ContextGatedStrategy(IStrategy):
         **kwargs,
     ) -> float | None:
         """Called for every open trade each loop (and after fills): trail by
-        ``atr_trailing_multiplier`` x ATR once the trade is one ATR in profit; None keeps the
-        current stop (the fixed floor until then)."""
-        signal = int(self._signal_candle(current_time).timestamp())
-        distance = self.state.atr_pct_at(pair, signal)
+        ``atr_trailing_multiplier`` x ATR (times the regime response's stop scale) once the
+        trade is one ATR in profit; None keeps the current stop (the fixed floor until then)."""
+        signal_time = self._signal_candle(current_time)
+        distance = self.state.atr_pct_at(pair, int(signal_time.timestamp()))
         if distance is None or current_profit < distance:
             return None
-        return -max(self.atr_trailing_multiplier * distance, 0.01)
+        multiplier = self.atr_trailing_multiplier
+        regimes = self._regimes()
+        if regimes is not None:
+            multiplier *= regimes.stop_scale(pair, signal_time, trade.id)
+        return -max(multiplier * distance, 0.01)
 
     # --- trade memory ---------------------------------------------------------------------------
 
