@@ -69,7 +69,7 @@ class StrategyOptions(BaseModel):
     regime_responses: bool = Field(
         default=True,
         description="Enforce the knowledge file's regime responses (stake scale, entry pause, "
-        "trailing-stop tightening); false keeps only the regime evidence off as well.",
+        "trailing-stop tightening) and push regime evidence; false turns both off.",
     )
 
     _bot = field_validator("bot_id", "lease_holder")(
