@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
-from context_service.client.regime import RegimeTracker
+from context_service.client.regime import RegimeTracker, regime_tracker
 from context_service.client.stats import GatingStats, register
 from context_service.fleet.lease import validate_account
 from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
 from context_service.redis_text import as_text
-from context_service.risk.budget import BudgetGuard, BudgetLimits, Position
+from context_service.risk.budget import BudgetDecision, BudgetGuard, BudgetLimits, Position
 from context_service.risk.critical import CriticalKind, report_critical
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
 from context_service.risk.refusals import Refusal
@@ -162,6 +162,20 @@ class StrategyContext:
         limits = self.guard.limits
         room = self.guard.max_entry_stake(positions, pair)
         return max(0.0, min(proposed, max_stake, limits.stake_per_trade, room))
+
+    def refuse_budget(
+        self, pair: str, stake: float, decision: BudgetDecision, sized: float | None
+    ) -> bool:
+        """Refuse an entry the budget guard refused. When the strategy had sized this very
+        stake within the room a moment ago, the refusal should be impossible: our view of the
+        money is wrong somewhere, so it is a critical error that stops entries (and the bot)."""
+        if sized is not None and stake <= sized * (1 + 1e-6):
+            self.critical(
+                CriticalKind.budget_guard_breach,
+                f"{pair}: stake {stake:.6f} sized within the room was refused: {decision.reason}",
+                block=True,
+            )
+        return self.refuse(pair, decision.refusal or Refusal.error, detail=decision.reason)
 
     def critical(self, kind: CriticalKind, detail: str, block: bool) -> None:
         """A critical error: logged with the marker the fleet monitor stops bots on; ``block``
@@ -389,7 +403,13 @@ def build_strategy_context(
                 journal_dir=settings.journal_dir / bot_id,
             )
     knowledge = _knowledge(config, options)
-    regimes = _regime_tracker(config, options, in_process)
+    from context_service.knowledge import KnowledgeFileError
+
+    try:
+        path = _knowledge_path(config, options)
+        regimes = regime_tracker(config, path, options.regime_responses, in_process)
+    except KnowledgeFileError as exc:
+        raise ConfigProblem(str(exc)) from exc
     stats.regime = regimes.stats if regimes is not None else None
     min_conf = settings.min_confidence if options.min_confidence is None else options.min_confidence
     from context_service.buildinfo import config_hash, strategy_version
@@ -451,30 +471,3 @@ def _knowledge(config: dict[str, Any], options: StrategyOptions) -> list[Any]:
         return load_knowledge_file(path)
     except KnowledgeFileError as exc:
         raise ConfigProblem(str(exc)) from exc
-
-
-def _regime_tracker(
-    config: dict[str, Any], options: StrategyOptions, in_process: bool
-) -> RegimeTracker | None:
-    """Regime detection and responses from the knowledge file's ``regime`` section (None
-    without one, when it is disabled, or when ``"regime_responses": false``)."""
-    path = _knowledge_path(config, options)
-    if path is None or not options.regime_responses:
-        return None
-    from context_service.knowledge import KnowledgeFileError, load_regime_config
-    from context_service.verdicts.market_data import timeframe_delta
-
-    try:
-        regime = load_regime_config(path)
-    except KnowledgeFileError as exc:
-        raise ConfigProblem(str(exc)) from exc
-    if regime is None or not regime.enabled:
-        return None
-    timeframe = str(config.get("timeframe") or "1h")
-    return RegimeTracker(
-        regime,
-        timeframe,
-        timeframe_delta(timeframe),
-        keep_all=in_process,
-        log_level=logging.DEBUG if in_process else logging.INFO,
-    )

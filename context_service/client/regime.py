@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,3 +226,27 @@ class RegimeTracker:
         if response.trailing_stop_scale < 1:
             parts.append(f"trailing stops x{response.trailing_stop_scale:g}")
         return ", ".join(parts)
+
+
+def regime_tracker(
+    config: dict[str, Any], knowledge_file: Path | None, enabled: bool, in_process: bool
+) -> RegimeTracker | None:
+    """Regime detection and responses from the knowledge file's ``regime`` section (None
+    without one, when it is disabled, or when ``"regime_responses": false``); a bad section
+    raises :class:`~context_service.knowledge.KnowledgeFileError`."""
+    if knowledge_file is None or not enabled:
+        return None
+    from context_service.knowledge import load_regime_config
+    from context_service.verdicts.market_data import timeframe_delta
+
+    regime = load_regime_config(knowledge_file)
+    if regime is None or not regime.enabled:
+        return None
+    timeframe = str(config.get("timeframe") or "1h")
+    return RegimeTracker(
+        regime,
+        timeframe,
+        timeframe_delta(timeframe),
+        keep_all=in_process,
+        log_level=logging.DEBUG if in_process else logging.INFO,
+    )

@@ -4,10 +4,8 @@
 verdict is asked as soon as the candidate exists (dry-run/live: right after ``populate_*``;
 backtests: ``bot_loop_start``, in process with ``as_of`` = the candle's close);
 ``confirm_trade_entry`` enters only on a fresh ``buy`` verdict >= ``min_confidence`` inside the
-daily limits and the budget guard; exits never wait for the engine. Volatility regimes (per
-pair, and for the market through BTC/USDT, from closed candles) are answered by the risk layer
-as the knowledge file configures: smaller stakes in high volatility, no new entries in a crash,
-a tighter trailing stop (context_service.risk.regime). State lives in one
+daily limits and the budget guard; exits never wait for the engine; regime responses (stake,
+entry pause, trailing stop) come from client/regime_hooks.py. State lives in one
 :class:`~context_service.client.state.StrategyState` (the opening verdict on the trade itself)
 and every callback is wrapped by :func:`~context_service.client.callbacks.fail_closed`. Settings:
 the config's ``"context"`` section and the ``CTX_*`` environment (docs/strategy.md).
@@ -36,9 +34,8 @@ from context_service.client.frames import (
     candle_epochs,
     index_rows,
 )
-from context_service.client.regime import RegimeTracker
+from context_service.client.regime_hooks import RegimeHooks
 from context_service.client.state import StrategyState
-from context_service.risk.critical import CriticalKind
 from context_service.risk.positions import positions_of
 from context_service.risk.refusals import Refusal
 
@@ -49,7 +46,7 @@ IN_PROCESS_MODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.OTHER, RunMode.U
 LIVE_HISTORY = 200
 
 
-class ContextGatedStrategy(IStrategy):
+class ContextGatedStrategy(RegimeHooks, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "1h"
@@ -144,19 +141,6 @@ class ContextGatedStrategy(IStrategy):
             self.ctx.renew_lease_every(datetime.now(UTC), seconds=0)
         self.ctx.push_knowledge()
 
-    def _regimes(self) -> RegimeTracker | None:
-        """The run's regime tracker (None: no responses configured), reading the regimes this
-        instance has indexed (a context rebuilt for another run reads the same ones)."""
-        regimes = self.ctx.regimes if self.ctx is not None else None
-        if regimes is not None:
-            regimes.series = self.state.regime_series
-        return regimes
-
-    def informative_pairs(self) -> list[tuple[str, str]]:
-        """The market's reference pair (BTC/USDT), whose candles give the market regime."""
-        regimes = self._regimes()
-        return regimes.informative_pairs() if regimes is not None else []
-
     # --- indicators and candidate signals (vectorised, fast) ----------------------------------
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
@@ -179,20 +163,6 @@ class ContextGatedStrategy(IStrategy):
         add_verdict_markers(dataframe, self.state.marks(metadata["pair"]))
         self._index_regimes(dataframe, metadata["pair"])
         return dataframe
-
-    def _index_regimes(self, dataframe: DataFrame, pair: str) -> None:
-        """Regimes of the pair and of the market (closed candles only), looked up later by
-        the signal candle; their numeric columns go into the frame (lookahead-analysis checks
-        them, FreqUI plots them)."""
-        regimes = self._regimes()
-        if regimes is None:
-            return
-        market = None
-        if pair != regimes.market_pair and self.dp is not None:
-            market = self.dp.get_pair_dataframe(regimes.market_pair, self.timeframe)
-        columns = regimes.index(pair, dataframe, market)
-        if columns is not None:
-            dataframe[list(columns.columns)] = columns
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
@@ -255,24 +225,6 @@ class ContextGatedStrategy(IStrategy):
         self._push_regimes(signal)
         self._ask_verdicts(signal)
 
-    def _push_regimes(self, signal: datetime) -> None:
-        """Regime readings that changed, as market-events evidence in the bot's context (the
-        dashboard and the LLM read them; best effort: the responses never depend on it)."""
-        ctx, regimes = self.ctx, self._regimes()
-        if ctx is None or regimes is None or ctx.client is None:
-            return
-        epoch = int(signal.timestamp())
-        pairs = [
-            *self.state.candidates_at("entry", epoch),
-            *self.state.candidates_at("exit", epoch),
-        ]
-        try:
-            objects = regimes.evidence(signal, pairs)
-            if objects:
-                ctx.client.upsert_knowledge(ctx.bot_id, objects)
-        except Exception as exc:
-            logger.warning("regime evidence not pushed: %s", exc)
-
     def _ask_on_new_candle(self, pair: str, last_epoch: int) -> None:
         """Live: ask for ``pair``'s verdicts on the candle that just closed, unless the data is
         stale or an ask on that candle already failed this loop (do not stall the analysis of
@@ -330,14 +282,7 @@ class ContextGatedStrategy(IStrategy):
         if stake <= 0 or (min_stake and stake < min_stake):
             ctx.stats.refuse(Refusal.no_room)
             return 0.0
-        regimes = self._regimes()
-        if regimes is not None:
-            stake = regimes.scale_stake(pair, self._signal_candle(current_time), stake)
-            if min_stake and stake < min_stake:
-                ctx.stats.refuse(Refusal.regime_min_stake)
-                return 0.0
-        self.state.sized[pair] = stake
-        return stake
+        return self._regime_stake(pair, self._signal_candle(current_time), stake, min_stake)
 
     @fail_closed(False, meaning="refusing entry", refusal=Refusal.error, level=logging.ERROR)
     def confirm_trade_entry(
@@ -369,11 +314,8 @@ class ContextGatedStrategy(IStrategy):
         daily = ctx.daily.gate(current_time)
         if not daily.allowed:
             return ctx.refuse(pair, daily.refusal or Refusal.error, detail=daily.reason)
-        regimes = self._regimes()
-        if regimes is not None:
-            paused = regimes.pause(pair, self._signal_candle(current_time))
-            if paused is not None:
-                return ctx.refuse(pair, Refusal.regime_paused, detail="; ".join(paused.reasons))
+        if self._regime_pauses(pair, self._signal_candle(current_time)):
+            return False
         verdict = None
         if ctx.gate is not None:
             answer = ctx.gate.entry_allowed(pair, self._signal_candle(current_time))
@@ -383,20 +325,10 @@ class ContextGatedStrategy(IStrategy):
         sized = self.state.sized.pop(pair, None)  # each sizing answers one entry
         budget = ctx.guard.check(self._open_positions(), pair, amount * rate)
         if not budget.allowed:
-            if sized is not None and amount * rate <= sized * (1 + 1e-6):
-                # the guard refuses a stake it sized itself a moment ago: our view of the
-                # money is wrong somewhere; stop entering and let the monitor stop the bot
-                ctx.critical(
-                    CriticalKind.budget_guard_breach,
-                    f"{pair}: stake {amount * rate:.6f} sized within the room was refused: "
-                    f"{budget.reason}",
-                    block=True,
-                )
-            return ctx.refuse(pair, budget.refusal or Refusal.error, detail=budget.reason)
+            return ctx.refuse_budget(pair, amount * rate, budget, sized)
         ctx.daily.record_entry(current_time)
         ctx.stats.entries_confirmed += 1
-        if regimes is not None:
-            regimes.entry_confirmed(pair, self._signal_candle(current_time))
+        self._regime_entry_confirmed(pair, self._signal_candle(current_time))
         self.state.entry_confirmed(pair, verdict)
         return True
 
@@ -447,10 +379,7 @@ class ContextGatedStrategy(IStrategy):
         distance = self.state.atr_pct_at(pair, int(signal_time.timestamp()))
         if distance is None or current_profit < distance:
             return None
-        multiplier = self.atr_trailing_multiplier
-        regimes = self._regimes()
-        if regimes is not None:
-            multiplier *= regimes.stop_scale(pair, signal_time, trade.id)
+        multiplier = self.atr_trailing_multiplier * self._stop_scale(pair, signal_time, trade.id)
         return -max(multiplier * distance, 0.01)
 
     # --- trade memory ---------------------------------------------------------------------------
