@@ -30,11 +30,6 @@ ifneq ($(wildcard $(SHARED_DATA)/sentiment/fear_and_greed.csv),)
 export CTX_SENTIMENT_ARCHIVE := $(SHARED_DATA)/sentiment/fear_and_greed.csv
 endif
 endif
-ifeq ($(origin TIKTOKEN_CACHE_DIR),undefined)
-ifneq ($(wildcard $(abspath ../shared/tiktoken)),)
-export TIKTOKEN_CACHE_DIR := $(abspath ../shared/tiktoken)
-endif
-endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint format bench backtest evaluate up down logs ps run clean

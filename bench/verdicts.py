@@ -53,8 +53,6 @@ from harness import (
     wipe,
 )
 
-if (REPO.parent / "shared" / "tiktoken").is_dir():  # offline machines: the cached encoding
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
 TOKEN = "bench-token-0123456789abcdef"
 RATES = (50, 200)
 TARGET_RATE, TARGET_P99_MS = 200, 20.0
