@@ -192,6 +192,12 @@ class Verdict(BaseModel):
     config_hash: str | None = Field(default=None, description="Hash of the bot's config.")
 
 
+def snapshot_evidence_id(snapshot: TASnapshot) -> str:
+    """The evidence id of a TA snapshot: one object per pair and timeframe (each new candle
+    replaces the last). Here, below ``llm`` and ``verdicts``, because both need it."""
+    return f"ta:{snapshot.pair}:{snapshot.timeframe}"
+
+
 def request_line(request: VerdictRequest, indicators: bool = True) -> str:
     """What is being decided: the candidate, the pair, the candle, the indicators (left out of
     the prompt when the working memory already carries them) and any open position (part of

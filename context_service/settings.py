@@ -18,8 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from context_service.contract import PROVIDER_NAME_PATTERN
-from context_service.llm.capabilities import CapabilityOverride, ReasoningEffort
-from context_service.llm.price_override import PriceOverride
+from context_service.llm_options import CapabilityOverride, PriceOverride, ReasoningEffort
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER_DATA = REPO_ROOT / "user_data"

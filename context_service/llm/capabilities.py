@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from context_service.llm_options import CapabilityOverride, CompletionLimit, ReasoningEffort
 
-CompletionLimit = Literal["max_tokens", "max_completion_tokens"]
-ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+__all__ = [
+    "KNOWN",
+    "UNKNOWN",
+    "CapabilityOverride",
+    "ModelCapabilities",
+    "ReasoningEffort",
+    "lookup",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +116,6 @@ KNOWN: dict[str, ModelCapabilities] = {
         json_schema=False,
     ),
 }
-
-
-class CapabilityOverride(BaseModel):
-    """One model's declared capabilities (``CTX_LLM_CAPABILITIES``); unset fields keep the
-    table's (or the classic defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    completion_limit: CompletionLimit | None = None
-    temperature: bool | None = None
-    reasoning: bool | None = None
-    reasoning_efforts: list[ReasoningEffort] | None = None
-    context_window: int | None = Field(default=None, ge=256, le=10_000_000)
-    training_cutoff: date | None = None
-    tokenizer: Literal["cl100k_base", "o200k_base"] | None = None
-    tool_calling: bool | None = None
-    json_schema: bool | None = None
 
 
 # A model nobody declared: classic chat parameters, a small window, no known tokenizer.

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from context_service.llm.price_override import PriceOverride
+from context_service.llm_options import PriceOverride
 
 MICROS_PER_USD = 1_000_000
 PINNED_FILE = "litellm_prices.json"

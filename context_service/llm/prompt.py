@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import re
 
-from context_service.contract import VerdictRequest, request_line
+from context_service.contract import VerdictRequest, request_line, snapshot_evidence_id
 from context_service.llm.masking import Masker
-from context_service.verdicts.market_data import snapshot_evidence_id
 
 __all__ = ["build_messages", "neutralise", "request_line", "split_lanes", "system_prompt"]
 

@@ -1,15 +1,43 @@
-"""One ``CTX_LLM_PRICES`` entry: a price added to, or correcting, the pinned price map.
+"""The LLM options the settings validate: declared model capabilities and price entries.
 
-USD per 1M tokens. Fields left out keep the pinned entry's values, so
-``{"gpt-5": {"cached_input": "0.1"}}`` changes one rate only. ``{"free": true}`` marks a model
-that costs nothing (a local server): every rate is 0. Rates must be finite and not negative.
+A module of its own below ``settings`` (which reads them from ``CTX_LLM_CAPABILITIES`` and
+``CTX_LLM_PRICES``) and the ``llm`` package (which uses them), so neither imports the other.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CompletionLimit = Literal["max_tokens", "max_completion_tokens"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+
+
+class CapabilityOverride(BaseModel):
+    """One model's declared capabilities (``CTX_LLM_CAPABILITIES``); unset fields keep the
+    table's (or the classic defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_limit: CompletionLimit | None = None
+    temperature: bool | None = None
+    reasoning: bool | None = None
+    reasoning_efforts: list[ReasoningEffort] | None = None
+    context_window: int | None = Field(default=None, ge=256, le=10_000_000)
+    training_cutoff: date | None = None
+    tokenizer: Literal["cl100k_base", "o200k_base"] | None = None
+    tool_calling: bool | None = None
+    json_schema: bool | None = None
+
+
+# --- prices ------------------------------------------------------------------------------
+# One CTX_LLM_PRICES entry: a price added to, or correcting, the pinned price map (USD per 1M
+# tokens). Fields left out keep the pinned entry's values, so {"gpt-5": {"cached_input": "0.1"}}
+# changes one rate only. {"free": true} marks a model that costs nothing (a local server): every
+# rate is 0. Rates must be finite and not negative.
 
 MAX_USD_PER_MILLION = Decimal(100_000)  # far above any real price; catches unit mistakes
 
