@@ -37,7 +37,6 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
-    REPO,
     T0,
     cpu_seconds,
     evidence_batch,
