@@ -30,19 +30,15 @@ ifneq ($(wildcard $(SHARED_DATA)/sentiment/fear_and_greed.csv),)
 export CTX_SENTIMENT_ARCHIVE := $(SHARED_DATA)/sentiment/fear_and_greed.csv
 endif
 endif
-ifeq ($(origin TIKTOKEN_CACHE_DIR),undefined)
-ifneq ($(wildcard $(abspath ../shared/tiktoken)),)
-export TIKTOKEN_CACHE_DIR := $(abspath ../shared/tiktoken)
-endif
-endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format bench backtest evaluate up down logs ps run clean
+.PHONY: help install test test-llm lint format bench backtest evaluate up down logs ps run clean
 
 help:
 	@echo "make backtest   real Freqtrade backtest of the strategy (embedded Redis, rules verdicts)"
 	@echo "make evaluate   does the gate add value? gated vs ungated vs random gate vs buy-and-hold"
 	@echo "make test       the test suite"
+	@echo "make test-llm   the LLM path against a real local model server (llama.cpp, SmolLM2)"
 	@echo "make lint       ruff check and format check"
 	@echo "make bench      benchmarks (figures printed; --json in bench/*.py)"
 	@echo "make up/down/logs/ps   Docker Compose: Redis, sidecar, bots"
@@ -59,6 +55,13 @@ $(STAMP): pyproject.toml
 test: install
 	@bash scripts/ensure-test-tools.sh || true
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test`: installs llama-cpp-python (built from source once, ~15 CPU-minutes,
+# then a cached wheel) and a 135M-parameter model, and runs the sidecar's LLM path against
+# `python -m llama_cpp.server` on loopback.
+test-llm: install
+	@bash scripts/install-test-llm.sh $(BIN)/python
+	$(BIN)/python -m pytest tests/real_llm -m real_llm -v -s $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

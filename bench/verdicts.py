@@ -37,7 +37,6 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
-    REPO,
     T0,
     cpu_seconds,
     evidence_batch,
@@ -53,8 +52,6 @@ from harness import (
     wipe,
 )
 
-if (REPO.parent / "shared" / "tiktoken").is_dir():  # offline machines: the cached encoding
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(REPO.parent / "shared" / "tiktoken"))
 TOKEN = "bench-token-0123456789abcdef"
 RATES = (50, 200)
 TARGET_RATE, TARGET_P99_MS = 200, 20.0

@@ -192,15 +192,23 @@ class Verdict(BaseModel):
     config_hash: str | None = Field(default=None, description="Hash of the bot's config.")
 
 
-def request_line(request: VerdictRequest) -> str:
-    """What is being decided: the candidate, the pair, the candle and any open position (the
-    prompt's first lines, and part of the replay key)."""
+def snapshot_evidence_id(snapshot: TASnapshot) -> str:
+    """The evidence id of a TA snapshot: one object per pair and timeframe (each new candle
+    replaces the last). Here, below ``llm`` and ``verdicts``, because both need it."""
+    return f"ta:{snapshot.pair}:{snapshot.timeframe}"
+
+
+def request_line(request: VerdictRequest, indicators: bool = True) -> str:
+    """What is being decided: the candidate, the pair, the candle, the indicators (left out of
+    the prompt when the working memory already carries them) and any open position (part of
+    the replay key)."""
     kind = "ENTRY (buy)" if request.candidate == "entry" else "EXIT (sell)"
     lines = [
         f"Candidate: {kind} on {request.pair}, {request.snapshot.timeframe} candle closed at "
-        f"{request.candle_time.isoformat()}.",
-        f"Latest indicators: {request.snapshot.summary_line()}",
+        f"{request.candle_time.isoformat()}."
     ]
+    if indicators:
+        lines.append(f"Latest indicators: {request.snapshot.summary_line()}")
     if request.position is None:
         lines.append("Open position on this pair: none.")
     else:

@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from context_service.contract import PROVIDER_NAME_PATTERN
+from context_service.llm_options import CapabilityOverride, PriceOverride, ReasoningEffort
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER_DATA = REPO_ROOT / "user_data"
@@ -159,8 +160,40 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4.1-mini"
-    llm_temperature: float = Field(default=0.0, ge=0, le=2)
-    llm_max_output_tokens: int = Field(default=300, ge=16, le=4096)
+    llm_temperature: float = Field(
+        default=0.0, ge=0, le=2, description="Sent only to models that accept a temperature."
+    )
+    llm_max_output_tokens: int = Field(
+        default=300, ge=16, le=4096, description="Tokens of the visible answer (the verdict)."
+    )
+    llm_reasoning_tokens: int = Field(
+        default=2048,
+        ge=0,
+        le=32_768,
+        description="Allowance for the hidden reasoning of reasoning models (GPT-5, o-series), "
+        "added to the completion limit and reserved: reasoning tokens are billed as output.",
+    )
+    llm_reasoning_effort: ReasoningEffort = Field(
+        default="low",
+        description="reasoning_effort sent to reasoning models (the nearest level they accept).",
+    )
+    llm_output_mode: Literal["auto", "tools", "json_schema", "json_object"] = Field(
+        default="auto",
+        description="How the verdict comes back: a tool call, or JSON content under a strict "
+        "json_schema response_format (servers without tool calling), or json_object with a "
+        "schema (llama-cpp-python's server); auto picks from the "
+        "model's capabilities.",
+    )
+    llm_capabilities: dict[str, CapabilityOverride] = Field(
+        default_factory=dict,
+        description='Declare or correct a model\'s capabilities, e.g. {"qwen2.5:7b": '
+        '{"context_window": 32768, "tool_calling": false}} (JSON in CTX_LLM_CAPABILITIES).',
+    )
+    llm_masking: bool = Field(
+        default=False,
+        description="Masking mode: the LLM sees neutral asset labels, time offsets and returns "
+        "instead of tickers, dates and prices (so it cannot recall what happened next).",
+    )
     llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_max_retries: int = Field(default=1, ge=0, le=3)
     ledger_reservation_grace_s: float = Field(
@@ -170,14 +203,11 @@ class Settings(BaseSettings):
         description="A reservation not settled llm_timeout_s + this after it was made (a "
         "crashed process) is reclaimed by the ledger.",
     )
-    # USD per 1M tokens: {"model": {"input": x, "output": y}}
-    llm_prices: dict[str, dict[str, Decimal]] = Field(
-        default_factory=lambda: {
-            "gpt-4.1-mini": {"input": Decimal("0.40"), "output": Decimal("1.60")},
-            "gpt-4.1": {"input": Decimal("2.00"), "output": Decimal("8.00")},
-            "gpt-4.1-nano": {"input": Decimal("0.10"), "output": Decimal("0.40")},
-            "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
-        }
+    llm_prices: dict[str, PriceOverride] = Field(
+        default_factory=dict,
+        description="USD per 1M tokens added to or overriding the pinned LiteLLM price map, "
+        'e.g. {"my-model": {"input": "0.2", "output": "0.8", "cached_input": "0.05"}} or '
+        '{"llama3.1:8b": {"free": true}} (JSON in CTX_LLM_PRICES).',
     )
     allow_adjustments: bool = False
     adjustment_bounds: dict[str, tuple[float, float]] = Field(
@@ -208,11 +238,29 @@ class Settings(BaseSettings):
         "registered name (python -m context_service verdicts providers).",
     )
     min_confidence: float = Field(default=0.6, ge=0, le=1)
+    verdict_ask_workers: int = Field(
+        default=4, ge=1, le=64, description="Threads completing asynchronous verdict asks."
+    )
+    verdict_ask_keep_s: float = Field(
+        default=900, gt=0, le=86_400, description="How long a finished asked verdict is kept."
+    )
 
     # --- the strategy's side (bot) ---------------------------------------------------------
     bot_id: str = Field(default="bot-1", description="This bot's id (namespaces its memory).")
     sidecar_url: str = Field(
         default="http://127.0.0.1:8787", description="The sidecar the strategy calls in dry/live."
+    )
+    verdict_async: bool = Field(
+        default=False,
+        description="Dry-run/live: ask POST /v1/verdicts/ask, which never waits for an LLM "
+        "call (pending until the verdict is there; entries refused meanwhile).",
+    )
+    verdict_max_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Longest a verdict may take after the strategy first asked for it; a "
+        "later one is not used (the entry stays refused, fail-closed).",
     )
     sidecar_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="Per-request timeout of strategy -> sidecar calls."

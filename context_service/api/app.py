@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
             poller.stop()
         if retention is not None:
             retention.stop()
+        pending = getattr(app.state, "pending_verdicts", None)
+        if pending is not None:  # asked verdicts still running: not waited for
+            pending.close()
         if owns_service and app.state.service is not None:
             app.state.service.close()
             stop_embedded(app.state.service.components.redis)  # SIGTERM must not leave it running

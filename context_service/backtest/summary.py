@@ -142,5 +142,5 @@ def _encodings(counts: dict[str, int]) -> str:
         return "n/a"
     names = ", ".join(sorted(counts))
     if "utf8-bytes" in counts:
-        names += " (no tiktoken encoding loadable: bytes, an upper bound; set TIKTOKEN_CACHE_DIR)"
+        names += " (no tiktoken encoding loadable: bytes, an upper bound)"
     return names

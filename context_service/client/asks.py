@@ -80,7 +80,7 @@ def _ask(
     candidate: Candidate,
     position: OpenPosition | None,
 ) -> bool:
-    """One verdict; False when the engine gave none."""
+    """One verdict; False when the engine gave none (a pending one is no failure)."""
     assert ctx.gate is not None
     try:
         snapshot = ta_snapshot(pair, timeframe, signal, row)
@@ -89,7 +89,9 @@ def _ask(
         return True  # nothing to ask: not an engine failure
     verdict = ctx.gate.fetch(snapshot, as_of=as_of, candidate=candidate, position=position)
     if verdict is None:
-        return False
+        # Pending (CTX_VERDICT_ASYNC: the sidecar is still working on it) is no failure: the
+        # other pairs are still asked, and this one again next loop.
+        return ctx.gate.is_pending(pair, candidate, signal)
     if "llm:redis_error" in (verdict.fallback_reason or ""):
         # the LLM is on but its cost ledger (Redis) cannot be reached: spend cannot be
         # reserved against the caps; the verdict fell back to the rules

@@ -30,6 +30,9 @@ class ContextClient(Protocol):
         """A verdict for the request; raises :class:`ContextUnavailable` on any failure."""
         ...
 
+    # Optional: ``ask(request) -> Verdict | None`` (None while the sidecar is still working on
+    # it); the HTTP client has it, the in-process client answers synchronously with decide.
+
     def record_trade_event(self, event: TradeEvent) -> bool:
         """Write one trade event to memory; False (never an exception) when it failed."""
         ...

@@ -417,7 +417,14 @@ def build_strategy_context(
     version, config_id = strategy_version(), config_hash(config)
     gate = (
         VerdictGate(
-            client, bot_id, min_conf, stats, strategy_version=version, config_hash=config_id
+            client,
+            bot_id,
+            min_conf,
+            stats,
+            strategy_version=version,
+            config_hash=config_id,
+            max_wait_s=settings.verdict_max_wait_s,
+            asynchronous=settings.verdict_async,
         )
         if options.gating and client is not None
         else None

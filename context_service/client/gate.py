@@ -5,12 +5,20 @@ closed candle is a candidate, and asks :meth:`entry_allowed` / :meth:`exit_wante
 callbacks. Those two never call the engine: they only read the cache, so callbacks stay fast
 and exits never wait for the sidecar. A verdict counts only for the exact pair and candle it
 was asked for.
+
+With ``asynchronous`` (``CTX_VERDICT_ASYNC``) the ask never waits for an LLM call: the
+sidecar answers "pending" at once and completes the call in the background (``client.ask``).
+The gate keeps asking on each loop; while pending, entries are refused (``verdict pending``,
+fail-closed), and the entry is made on the first loop after the verdict arrived. A verdict
+that arrives more than ``max_wait_s`` after the first ask for its candle is not used
+(``verdict came too late``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -50,8 +58,13 @@ class VerdictGate:
     stats: GatingStats = field(default_factory=GatingStats)
     strategy_version: str | None = None  # sent with every request, kept on every verdict
     config_hash: str | None = None
+    max_wait_s: float = 60.0
+    asynchronous: bool = False  # ask without waiting (client.ask) where the client can
+    clock: Callable[[], float] = time.monotonic
     _cache: dict[tuple[str, Candidate], Verdict] = field(default_factory=dict)
     _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
+    # (pair, candidate) -> (candle, when it was first asked) while no verdict is there yet
+    _pending: dict[tuple[str, Candidate], tuple[datetime, float]] = field(default_factory=dict)
 
     def fetch(
         self,
@@ -79,20 +92,44 @@ class VerdictGate:
                 strategy_version=self.strategy_version,
                 config_hash=self.config_hash,
             )
-            verdict = self.client.decide(request)
+            ask = getattr(self.client, "ask", None) if self.asynchronous else None
+            verdict = ask(request) if ask is not None else self.client.decide(request)
         except ContextUnavailable as exc:
             self._fail(key, snapshot.candle_time, f"engine unavailable: {exc}")
             return None
         except Exception as exc:  # a bug must fail closed too, never crash the bot loop
             self._fail(key, snapshot.candle_time, f"error: {type(exc).__name__}: {exc}")
             return None
+        if verdict is None:
+            return self._still_pending(key, snapshot.candle_time)
         if verdict.candle_time != snapshot.candle_time or verdict.candidate != candidate:
             self._fail(key, snapshot.candle_time, "verdict does not answer the request")
             return None
+        pending = self._pending.pop(key, None)
+        if pending is not None and pending[0] == snapshot.candle_time:
+            waited = self.clock() - pending[1]
+            if waited > self.max_wait_s:
+                self._fail(key, snapshot.candle_time, f"late: {waited:.1f}s after the first ask")
+                return None
         self.stats.record_verdict(verdict, time.perf_counter() - started)
         self._cache[key] = verdict
         self._failures.pop(key, None)
         return verdict
+
+    def _still_pending(self, key: tuple[str, Candidate], candle: datetime) -> None:
+        """The sidecar is still working on it: not a failure; ask again next loop."""
+        pending = self._pending.get(key)
+        if pending is None or pending[0] != candle:
+            self._pending[key] = (candle, self.clock())
+        self._cache.pop(key, None)
+        self._failures.pop(key, None)
+        return None
+
+    def is_pending(self, pair: str, candidate: Candidate, candle: datetime) -> bool:
+        """Whether the verdict of ``pair``'s ``candle`` was asked and is still being worked on
+        (the strategy keeps asking other pairs: pending is no sidecar failure)."""
+        pending = self._pending.get((pair, candidate))
+        return pending is not None and pending[0] == candle
 
     def _fail(self, key: tuple[str, Candidate], candle: datetime, reason: str) -> None:
         self.stats.unavailable += 1
@@ -106,7 +143,11 @@ class VerdictGate:
         if verdict is None or verdict.candle_time != signal_candle:
             failure = self._failures.get((pair, "entry"))
             if failure and failure[0] == signal_candle:
+                if failure[1].startswith("late:"):
+                    return GateAnswer(False, Refusal.verdict_late)
                 return GateAnswer(False, Refusal.engine_unavailable)
+            if self.is_pending(pair, "entry", signal_candle):
+                return GateAnswer(False, Refusal.verdict_pending)
             return GateAnswer(False, Refusal.no_verdict)
         if verdict.action != Action.buy:
             refusal = (

@@ -25,7 +25,8 @@ def _timeout(total_s: float) -> httpx.Timeout:
 
 
 class HttpContextClient:
-    """Calls ``POST /v1/verdicts``, ``/v1/trades/events`` and ``/v1/leases/{account}``."""
+    """Calls ``POST /v1/verdicts`` (and ``/v1/verdicts/ask``, which never waits),
+    ``/v1/trades/events`` and ``/v1/leases/{account}``."""
 
     def __init__(
         self,
@@ -67,6 +68,20 @@ class HttpContextClient:
         response = self._post("/v1/verdicts", request.model_dump(mode="json"))
         if response.status_code != 200:
             raise _unavailable(response, "/v1/verdicts")
+        return self._verdict(response, request)
+
+    def ask(self, request: VerdictRequest) -> Verdict | None:
+        """The verdict if the sidecar has it, None while it is pending (``/v1/verdicts/ask``
+        answers at once and completes the LLM call in the background); raises
+        :class:`ContextUnavailable` on any failure."""
+        response = self._post("/v1/verdicts/ask", request.model_dump(mode="json"))
+        if response.status_code == 202 and _json_object(response).get("status") == "pending":
+            return None
+        if response.status_code != 200:
+            raise _unavailable(response, "/v1/verdicts/ask")
+        return self._verdict(response, request)
+
+    def _verdict(self, response: httpx.Response, request: VerdictRequest) -> Verdict:
         try:
             verdict = Verdict.model_validate_json(response.content)
         except ValidationError as exc:

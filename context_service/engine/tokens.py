@@ -2,14 +2,16 @@
 
 Which encoding is used, in order of preference:
 
-1. the model's own encoding (``tiktoken.encoding_for_model``; gpt-4.1* and gpt-4o* are
-   ``o200k_base``),
-2. ``cl100k_base`` when the model's encoding cannot be loaded (offline machines usually cache
-   only that one: point ``TIKTOKEN_CACHE_DIR`` at the folder that holds it),
+1. the model's own encoding (``tiktoken.encoding_name_for_model``; gpt-5*, gpt-4.1*, gpt-4o* and
+   the o-series are ``o200k_base``, gpt-4 and gpt-3.5 ``cl100k_base``). ``cl100k_base`` and
+   ``o200k_base`` ship with the package (engine/bundled_encodings.py), so they load offline with
+   no ``TIKTOKEN_CACHE_DIR``; other encodings go through tiktoken (its cache or a download);
+2. ``cl100k_base`` for a model tiktoken does not know (a local model: its own tokenizer is not
+   OpenAI's, so the count is an estimate and the LLM provider adds a margin);
 3. UTF-8 bytes when no encoding loads at all. Byte-level BPE never produces more tokens than
    the text has bytes, so the byte count is an upper bound and a budget kept in bytes still holds.
 
-Which of the three was chosen is logged once per model. Encodings are loaded once per process.
+Which was chosen is logged once per model. Encodings are loaded once per process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import logging
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from context_service.engine.bundled_encodings import BUNDLED, bundled_encoding
 
 if TYPE_CHECKING:
     import tiktoken
@@ -29,6 +33,17 @@ BYTES_ENCODING = "utf8-bytes"
 
 _lock = threading.Lock()
 _encodings_by_model: dict[str, tiktoken.Encoding | None] = {}
+_encodings_by_name: dict[str, tiktoken.Encoding] = {}
+
+
+def load_named_encoding(name: str) -> tiktoken.Encoding:
+    """An encoding by name: bundled when it is one of ours, else through tiktoken. Cached."""
+    import tiktoken
+
+    if name not in _encodings_by_name:
+        loaded = bundled_encoding(name) if name in BUNDLED else tiktoken.get_encoding(name)
+        _encodings_by_name[name] = loaded
+    return _encodings_by_name[name]
 
 
 def _load_encoding(model: str) -> tiktoken.Encoding | None:
@@ -41,13 +56,15 @@ def _load_encoding(model: str) -> tiktoken.Encoding | None:
         log.warning("tiktoken is not installed (%s); counting UTF-8 bytes", error)
         return None
     try:
-        encoding = tiktoken.encoding_for_model(model)
+        # An encoding name stands for itself (a model declared with its tokenizer).
+        name = model if model in BUNDLED else tiktoken.encoding_name_for_model(model)
+        encoding = load_named_encoding(name)
         log.info("token counting for %s uses its encoding %s", model, encoding.name)
         return encoding
-    except Exception as error:  # unknown model, or the encoding file cannot be fetched offline
+    except Exception as error:  # a model tiktoken does not know, or an encoding not loadable
         first_error = error
     try:
-        encoding = tiktoken.get_encoding(FALLBACK_ENCODING)
+        encoding = load_named_encoding(FALLBACK_ENCODING)
     except Exception as error:
         log.warning(
             "no tiktoken encoding loadable for %s (%s; %s: %s); counting UTF-8 bytes, an upper "
@@ -59,7 +76,7 @@ def _load_encoding(model: str) -> tiktoken.Encoding | None:
         )
         return None
     log.warning(
-        "encoding of %s not loadable (%s); counting tokens with %s instead",
+        "encoding of %s not known or not loadable (%s); counting tokens with %s instead",
         model,
         first_error,
         FALLBACK_ENCODING,
@@ -79,6 +96,7 @@ def reset_encoding_cache() -> None:
     """Forget loaded encodings (tests use it to simulate a machine without encoding files)."""
     with _lock:
         _encodings_by_model.clear()
+        _encodings_by_name.clear()
 
 
 class TokenCounter:

@@ -77,7 +77,6 @@ def _sidecar_environment(fleet: Fleet) -> dict[str, str]:
         "CTX_PORT": str(SIDECAR_PORT),
         "CTX_FLEET_FILE": FLEET_FILE_IN_SIDECAR,
         "CTX_BOT_API_URL_TEMPLATE": f"http://bot-{{bot_id}}:{BOT_API_PORT_IN_CONTAINER}",
-        "TIKTOKEN_CACHE_DIR": "/app/tiktoken",
         # The only writable place of the read-only sidecar: trade events wait here while
         # Redis is unreachable.
         "CTX_JOURNAL_DIR": "/app/data/journal",

@@ -1,10 +1,12 @@
 """A thin, synchronous chat-completions client on the official ``openai`` SDK.
 
-Any OpenAI-compatible endpoint works (OpenAI, a LiteLLM proxy, vLLM, Ollama): set
-``CTX_LLM_BASE_URL``. The SDK's own retries are off; this client retries once (configurable)
-with a short exponential backoff, and only on errors worth retrying (timeouts, connection
-errors, 429, 5xx). Every failure surfaces as :class:`LLMCallError` with a short ``reason`` code
-that the verdict records as its fallback reason.
+Any OpenAI-compatible endpoint works (OpenAI, a LiteLLM proxy, vLLM, Ollama, llama.cpp's server,
+LM Studio): set ``CTX_LLM_BASE_URL``. Each request is shaped by the model's capabilities
+(completion-limit parameter, temperature, reasoning effort, tools or json_schema output). The
+SDK's own retries are off; this client retries once (configurable) with a short exponential
+backoff, and only on errors worth retrying (timeouts, connection errors, 429, 5xx). Every
+failure surfaces as :class:`LLMCallError` with a short ``reason`` code that the verdict records
+as its fallback reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from context_service.llm.tools import ToolCall
+from context_service.llm.request_shape import JSON_MODES, Sampling, request_kwargs, sampling_for
+from context_service.llm.tools import SUBMIT_VERDICT, ToolCall
 from context_service.settings import Settings
 
 RETRYABLE = {"timeout", "connection_error", "http_429", "http_5xx"}
@@ -44,6 +47,8 @@ class LLMResponse:
     attempts: int
     finish_reason: str | None = None
     raw_usage: dict[str, Any] = field(default_factory=dict)
+    cached_prompt_tokens: int = 0  # prompt tokens served from the provider's prefix cache
+    reasoning_tokens: int = 0  # hidden reasoning, already included in completion_tokens
 
 
 def classify(exc: Exception) -> LLMCallError:
@@ -67,24 +72,22 @@ def classify(exc: Exception) -> LLMCallError:
 
 
 class LLMClient:
-    """Chat completions with tools, one retry with backoff, and honest error reasons."""
+    """Chat completions shaped for the model (see request_shape.py), one retry with backoff,
+    and honest error reasons."""
 
     def __init__(
         self,
-        model: str,
+        sampling: Sampling,
         base_url: str | None = None,
         api_key: str | None = None,
         timeout_s: float = 8.0,
         max_retries: int = 1,
-        temperature: float = 0.0,
-        max_output_tokens: int = 300,
         backoff_s: float = 0.25,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self.model = model
+        self.shape = sampling
+        self.model = sampling.model
         self.max_retries = max_retries
-        self.temperature = temperature
-        self.max_output_tokens = max_output_tokens
         self.backoff_s = backoff_s
         # Imported here: the SDK takes most of a second to import, and a rules-only process
         # (a backtest, a sidecar with the LLM off) never needs it.
@@ -104,31 +107,31 @@ class LLMClient:
     def from_settings(cls, settings: Settings) -> LLMClient:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return cls(
-            model=settings.llm_model,
+            sampling_for(settings),
             base_url=settings.llm_base_url,
             api_key=key,
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
-            temperature=settings.llm_temperature,
-            max_output_tokens=settings.llm_max_output_tokens,
         )
+
+    @property
+    def completion_limit(self) -> int:
+        """Most completion tokens one call can bill (answer plus reasoning allowance)."""
+        return self.shape.completion_limit
 
     @property
     def sampling(self) -> dict[str, Any]:
         """Everything besides the prompt that shapes an answer (part of the replay key)."""
-        return {
-            "model": self.model,
-            "temperature": self.temperature,
-            "max_tokens": self.max_output_tokens,
-        }
+        return self.shape.replay_fields()
 
     def close(self) -> None:
         self._http.close()
 
     def complete(self, messages: list[dict[str, str]], tools: list[dict[str, Any]]) -> LLMResponse:
-        """One chat completion that must answer with tool calls; retried once on transient
-        errors. Raises :class:`LLMCallError`. (The verdict provider drives the attempts itself
-        with :meth:`attempt`, reserving and settling each one.)"""
+        """One chat completion that must answer with a verdict (a tool call, or JSON content
+        in a JSON mode); retried once on transient errors. Raises :class:`LLMCallError`. (The
+        verdict provider drives the attempts itself with :meth:`attempt`, reserving and settling
+        each one.)"""
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -153,12 +156,7 @@ class LLMClient:
         started = time.perf_counter() if started is None else started
         try:
             completion = self._sdk.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=tools,  # type: ignore[arg-type]
-                tool_choice="required",
-                temperature=self.temperature,
-                max_tokens=self.max_output_tokens,
+                **request_kwargs(self.shape, messages, tools)
             )
         except openai.OpenAIError as exc:
             raise classify(exc) from None
@@ -180,6 +178,9 @@ class LLMClient:
             for c in (message.tool_calls or [])
             if getattr(c, "function", None) is not None
         ]
+        if self.shape.output_mode in JSON_MODES and message.content is not None:
+            # The content is the verdict's arguments: parsed exactly like the tool call's.
+            calls = [ToolCall(name=SUBMIT_VERDICT, arguments=message.content)]
         usage = completion.usage
         return LLMResponse(
             model=completion.model or self.model,
@@ -190,5 +191,13 @@ class LLMClient:
             latency_ms=(time.perf_counter() - started) * 1000,
             attempts=attempts,
             finish_reason=choice.finish_reason,
-            raw_usage=usage.model_dump() if usage else {},
+            raw_usage=usage.model_dump(warnings=False) if usage else {},
+            cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
         )
+
+
+def _detail(usage: Any, group: str, name: str) -> int:
+    """A usage detail count (0 when the endpoint does not report it, or reports nonsense)."""
+    value = getattr(getattr(usage, group, None), name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

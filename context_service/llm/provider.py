@@ -1,11 +1,16 @@
 """The ``llm`` verdict provider: guardrails first, then one function-calling request.
 
-Order of checks, each of which falls through to the next provider with a recorded reason:
-price known -> circuit breaker closed -> rate limits -> budget reserved (worst case) -> call ->
-valid ``submit_verdict`` tool call. Every HTTP attempt is reserved (an upper bound of what it can
-be billed, ``llm/bound.py``) and settled: with the real usage when the endpoint reports it, else
-with the worst case, so the ledger never under-counts. Usage that cannot be true (negative,
-absurd) is refused as a provider error (``bad_usage``) and charged the whole reservation.
+Order of checks, each of which falls through to the next provider with a recorded reason: price
+known -> circuit breaker closed -> rate limits -> prompt fits the context window -> budget
+reserved (worst case: the prompt bound plus the whole completion limit, reasoning allowance
+included; a free local model reserves nothing) -> call -> valid ``submit_verdict`` answer (a
+tool call, or JSON content in a JSON mode). Cached prompt tokens cost the cached rate. The
+request is shaped by the model's capabilities (``llm/request_shape.py``); with masking on, the
+model sees masked context and cites masked ids, mapped back here. Every HTTP attempt is reserved
+(an upper bound of what it can be billed, ``llm/bound.py``) and settled: with the real usage
+when the endpoint reports it, else with the worst case, so the ledger never under-counts. Usage
+that cannot be true (negative, absurd) is refused as a provider error (``bad_usage``) and
+charged the whole reservation.
 """
 
 from __future__ import annotations
@@ -20,15 +25,13 @@ from context_service.llm.bound import PromptBound, prompt_bound, usage_problem
 from context_service.llm.breaker import CircuitBreaker
 from context_service.llm.client import LLMCallError, LLMClient, LLMResponse
 from context_service.llm.ledger import BudgetExhausted, CostLedger, Reservation
+from context_service.llm.masking import Masker
 from context_service.llm.params import replay_params as build_replay_params
 from context_service.llm.pricing import ModelPrice, UnknownModelPrice, price_for
 from context_service.llm.prompt import build_messages
 from context_service.llm.ratelimit import RateLimiter
-from context_service.llm.tools import (
-    TOOLS,
-    ToolCallError,
-    parse_answer,
-)
+from context_service.llm.request_shape import response_format
+from context_service.llm.tools import ToolCallError, parse_answer, tools_for
 from context_service.llm.usage import UsageRecorder
 from context_service.settings import Settings
 
@@ -40,6 +43,11 @@ class LLMFailure(RuntimeError):
         self.reason = reason
         self.audit = audit or {}
         super().__init__(message)
+
+
+def _visible(known_ids: set[str], masker: Masker | None) -> set[str]:
+    """The evidence ids as the model saw them."""
+    return known_ids if masker is None else {masker.mask_id(i) for i in known_ids}
 
 
 class LLMVerdictProvider:
@@ -84,9 +92,22 @@ class LLMVerdictProvider:
                 f"rate_limited_{rate.scope}",
                 f"{rate.scope} LLM rate limit of {rate.limit}/min reached",
             )
-        messages = build_messages(request, context_text)
-        bound = prompt_bound(self.counter, messages, TOOLS)
-        max_completion = self.client.max_output_tokens
+        shape = self.client.shape
+        suggestions = self.settings.allow_adjustments and shape.output_mode == "tools"
+        tools = tools_for(suggestions)
+        masker = Masker(request) if self.settings.llm_masking else None
+        messages = build_messages(request, context_text, shape.output_mode, suggestions, masker)
+        # In a JSON mode the response schema is sent instead of tools: bounded the same way.
+        sent = tools if shape.output_mode == "tools" else [response_format(shape.output_mode)]
+        bound = prompt_bound(self.counter, messages, sent)
+        max_completion = self.client.completion_limit
+        window = shape.capabilities.context_window
+        if bound.tokens + max_completion > window:
+            raise LLMFailure(
+                "context_too_long",
+                f"prompt (up to {bound.tokens} tokens) plus completion limit {max_completion} "
+                f"exceed {self.client.model}'s context window of {window} tokens",
+            )
         worst_case = price.cost_micros(bound.tokens, max_completion)
         audit: dict[str, Any] = {
             "prompt": messages,
@@ -96,24 +117,29 @@ class LLMVerdictProvider:
             **self.replay_params(),
         }
         response, cost, used_prompt, used_completion = self._call(
-            bot, at, messages, bound, price, worst_case, audit
+            bot, at, messages, tools, bound, price, worst_case, audit
         )
         audit.update(
             tool_calls=[{"name": c.name, "arguments": c.arguments} for c in response.tool_calls],
             content=response.content,
             finish_reason=response.finish_reason,
             usage=response.raw_usage or {"estimated": True},
+            cached_prompt_tokens=response.cached_prompt_tokens,
+            reasoning_tokens=response.reasoning_tokens,
             cost_usd=cost / 1e6,
             latency_ms=round(response.latency_ms, 3),
             attempts=response.attempts,
         )
         try:
-            answer = parse_answer(response.tool_calls, known_ids)
+            answer = parse_answer(response.tool_calls, _visible(known_ids, masker))
         except ToolCallError as exc:
             self._failed(
                 bot, at, exc.reason, cost, used_prompt, used_completion, response.latency_ms
             )
             raise LLMFailure(exc.reason, str(exc), audit) from None
+        if masker is not None:  # the model cited masked ids: map them back
+            ids = answer.verdict.evidence_ids
+            answer.verdict.evidence_ids = [masker.original_id(i) for i in ids]
         self.breaker.record_success(bot)
         self.usage.record_call(
             bot,
@@ -146,30 +172,36 @@ class LLMVerdictProvider:
         bot: str,
         at: datetime,
         messages: list[dict[str, str]],
+        tools: list[dict[str, Any]],
         bound: PromptBound,
         price: ModelPrice,
         worst_case: int,
         audit: dict[str, Any],
     ) -> tuple[LLMResponse, int, int, int]:
         """The HTTP attempts, each reserved before it is sent and settled after it: a retried
-        timeout is charged per request sent. Returns the response, its cost and its usage."""
+        timeout is charged per request sent. Returns the response, its cost and its usage. A
+        free model (a local server) reserves nothing: the money caps never hold it back, while
+        the rate limits and the breaker still apply."""
         started = time.perf_counter()
         hold_s = self.settings.llm_timeout_s + self.settings.ledger_reservation_grace_s
         attempt = charged_total = charged_prompt = 0
         while True:
             attempt += 1
+            reservation = None
+            if not price.is_free:
+                try:
+                    reservation = self.ledger.reserve(bot, worst_case, at, hold_s=hold_s)
+                except BudgetExhausted as exc:
+                    reason = "cap_closed" if exc.closed else "budget_exhausted"
+                    raise LLMFailure(reason, str(exc), audit) from None
             try:
-                reservation = self.ledger.reserve(bot, worst_case, at, hold_s=hold_s)
-            except BudgetExhausted as exc:
-                reason = "cap_closed" if exc.closed else "budget_exhausted"
-                raise LLMFailure(reason, str(exc), audit) from None
-            try:
-                response = self.client.attempt(messages, TOOLS, attempt, started)
+                response = self.client.attempt(messages, tools, attempt, started)
             except LLMCallError as exc:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 # Errors before a response are not billed, except a timeout, which may have been.
                 charged = price.cost_micros(bound.tokens, 0) if exc.reason == "timeout" else 0
-                self.ledger.settle(reservation, charged)
+                if reservation is not None:
+                    self.ledger.settle(reservation, charged)
                 charged_total += charged
                 charged_prompt += bound.tokens if charged else 0
                 if self.client.should_retry(exc, attempt):
@@ -194,7 +226,7 @@ class LLMVerdictProvider:
         self,
         bot: str,
         at: datetime,
-        reservation: Reservation,
+        reservation: Reservation | None,
         response: LLMResponse,
         bound: PromptBound,
         price: ModelPrice,
@@ -202,10 +234,11 @@ class LLMVerdictProvider:
     ) -> tuple[LLMResponse, int, int, int]:
         """Charge the reported usage (the worst case when none is reported); refuse usage that
         cannot be true (negative, absurd, not a number) as a provider error."""
-        max_completion = self.client.max_output_tokens
+        max_completion = self.client.completion_limit
         prompt, completion = response.prompt_tokens, response.completion_tokens
+        cached = response.cached_prompt_tokens
         if prompt is None or completion is None:
-            prompt, completion = bound.tokens, max_completion
+            prompt, completion, cached = bound.tokens, max_completion, 0
         problem = (
             "usage is not a whole number"
             if not all(type(v) is int for v in (prompt, completion))
@@ -214,17 +247,17 @@ class LLMVerdictProvider:
         if problem is not None:
             # What the endpoint will bill is unknown: charge the whole reservation, and when it
             # claims far more than could have been sent, stop calling it (caps closed, alert).
-            self.ledger.settle(reservation, reservation.amount_micros)
-            if problem.startswith("absurd"):
-                self.ledger.close(reservation, problem)
-            self._failed(bot, at, "bad_usage", reservation.amount_micros, 0, 0, response.latency_ms)
-            audit.update(
-                error=problem,
-                usage=response.raw_usage,
-                cost_usd=reservation.amount_micros / 1e6,
-            )
+            charged = reservation.amount_micros if reservation is not None else 0
+            if reservation is not None:
+                self.ledger.settle(reservation, charged)
+                if problem.startswith("absurd"):
+                    self.ledger.close(reservation, problem)
+            self._failed(bot, at, "bad_usage", charged, 0, 0, response.latency_ms)
+            audit.update(error=problem, usage=response.raw_usage, cost_usd=charged / 1e6)
             raise LLMFailure("bad_usage", problem, audit)
-        cost = price.cost_micros(prompt, completion)
+        cost = price.cost_micros(prompt, completion, cached)
+        if reservation is None:
+            return response, cost, prompt, completion
         settlement = self.ledger.settle(reservation, cost)
         if settlement.over_reported:
             audit["over_reported"] = {

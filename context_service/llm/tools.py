@@ -76,6 +76,18 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 TOOLS_JSON = json.dumps(TOOLS, sort_keys=True, separators=(",", ":"))
+
+
+def tools_for(suggestions: bool) -> list[dict[str, Any]]:
+    """The tools one call sends: ``suggest_adjustment`` only when suggestions are used."""
+    return TOOLS if suggestions else TOOLS[:1]
+
+
+def verdict_schema() -> dict[str, Any]:
+    """The JSON schema of a verdict (``submit_verdict``'s arguments), a fresh copy."""
+    return json.loads(json.dumps(TOOLS[0]["function"]["parameters"]))
+
+
 TOOL_SCHEMA_VERSION = hashlib.sha256(TOOLS_JSON.encode()).hexdigest()[:12]
 
 

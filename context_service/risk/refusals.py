@@ -19,6 +19,8 @@ class Refusal(StrEnum):
     daily_loss_limit = "daily loss limit"
     engine_unavailable = "engine unavailable"
     no_verdict = "no verdict for this candle"
+    verdict_pending = "verdict pending"
+    verdict_late = "verdict came too late"
     verdict_hold = "verdict hold"
     verdict_sell = "verdict sell"
     low_confidence = "confidence below minimum"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from context_service.contract import TASnapshot
+from context_service.contract import TASnapshot, snapshot_evidence_id
 from context_service.models import Evidence, Provenance, Severity
 
 # A snapshot stays valid for a few candles: stale indicators must not steer a later decision.
@@ -25,11 +25,6 @@ def timeframe_delta(timeframe: str) -> timedelta:
     if not match:
         raise ValueError(f"unknown timeframe {timeframe!r}")
     return int(match.group(1)) * _UNIT[match.group(2)]
-
-
-def snapshot_evidence_id(snapshot: TASnapshot) -> str:
-    """One object per pair and timeframe: each new candle replaces the last."""
-    return f"ta:{snapshot.pair}:{snapshot.timeframe}"
 
 
 def snapshot_evidence(snapshot: TASnapshot) -> Evidence:

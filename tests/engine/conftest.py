@@ -8,7 +8,12 @@ import pytest
 import tiktoken
 
 from context_service.engine import ContextEngine
-from context_service.engine.tokens import BYTES_ENCODING, reset_encoding_cache
+from context_service.engine.bundled_encodings import bundled_encoding
+from context_service.engine.tokens import (
+    BYTES_ENCODING,
+    load_named_encoding,
+    reset_encoding_cache,
+)
 
 
 @pytest.fixture
@@ -22,17 +27,14 @@ def reference_count(engine: ContextEngine) -> Callable[[str], int]:
     name = engine.token_counter.encoding_name
     if name == BYTES_ENCODING:
         return lambda text: len(text.encode("utf-8"))
-    encoding = tiktoken.get_encoding(name)
+    encoding = load_named_encoding(name)
     return lambda text: len(encoding.encode_ordinary(text))
 
 
 @pytest.fixture
 def cl100k() -> tiktoken.Encoding:
-    """The real cl100k_base encoding (needs TIKTOKEN_CACHE_DIR on an offline machine)."""
-    try:
-        return tiktoken.get_encoding("cl100k_base")
-    except Exception as error:  # offline without a cache folder
-        pytest.skip(f"cl100k_base not loadable (set TIKTOKEN_CACHE_DIR): {error}")
+    """The real cl100k_base encoding, built from the bundled file (works offline)."""
+    return bundled_encoding("cl100k_base")
 
 
 @pytest.fixture

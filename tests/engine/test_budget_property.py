@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from context_service.engine import ContextEngine, LanePolicy, LaneWeights, default_lanes
+from context_service.engine.bundled_encodings import bundled_encoding
 from context_service.engine.samples import T0
 from context_service.models import Constraint, Evidence, Goal, Insight
 
@@ -105,7 +105,7 @@ def test_rendered_text_never_exceeds_the_budget(objects, lanes, budget, as_of):
     if name == "utf8-bytes":
         exact = len(result.text.encode("utf-8"))
     else:
-        exact = len(tiktoken.get_encoding(name).encode_ordinary(result.text))
+        exact = len(bundled_encoding(name).encode_ordinary(result.text))
     assert exact <= budget
     assert result.manifest.total_tokens == exact
     # Every object is accounted for exactly once, and what is included is what is shown.

@@ -5,26 +5,22 @@ from __future__ import annotations
 import logging
 
 import pytest
-import tiktoken
 
-from context_service.engine import ContextEngine, TokenCounter
+from context_service.engine import ContextEngine, TokenCounter, tokens
 from context_service.engine.samples import T0, mixed_corpus
 
 
 def _break_tiktoken(monkeypatch: pytest.MonkeyPatch, keep: str | None = None) -> None:
-    """Make every encoding but ``keep`` fail to load, as on an offline machine."""
-    real_get = tiktoken.get_encoding
-
-    def refuse_model(model: str):
-        raise ConnectionError(f"cannot download the encoding of {model}")
+    """Make every encoding but ``keep`` fail to load (a damaged install, a model whose
+    encoding is neither bundled nor cached on an offline machine)."""
+    real_load = tokens.load_named_encoding
 
     def refuse(name: str):
         if name == keep:
-            return real_get(name)
+            return real_load(name)
         raise ConnectionError(f"cannot download {name}")
 
-    monkeypatch.setattr(tiktoken, "encoding_for_model", refuse_model)
-    monkeypatch.setattr(tiktoken, "get_encoding", refuse)
+    monkeypatch.setattr(tokens, "load_named_encoding", refuse)
 
 
 def test_counts_match_tiktoken_exactly(cl100k, fresh_encodings, monkeypatch):

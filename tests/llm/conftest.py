@@ -2,4 +2,6 @@
 
 from verdicts.support import llm_mock, make_service
 
-__all__ = ["llm_mock", "make_service"]
+from llm.chat_server import local_llm
+
+__all__ = ["llm_mock", "local_llm", "make_service"]

@@ -26,10 +26,8 @@ def test_tool_call_gives_an_llm_verdict_with_usage_cost_and_audit(
     assert verdict.cost_usd == pytest.approx((900 * 0.40 + 40 * 1.60) / 1e6)
     sent = json.loads(route.calls.last.request.content)
     assert sent["model"] == "gpt-4.1-mini" and sent["tool_choice"] == "required"
-    assert [t["function"]["name"] for t in sent["tools"]] == [
-        "submit_verdict",
-        "suggest_adjustment",
-    ]
+    # Suggestions are off by default: the tool the call cannot use is not sent.
+    assert [t["function"]["name"] for t in sent["tools"]] == ["submit_verdict"]
     assert sent["tools"][0]["function"]["strict"] is True
     [entry] = service.components.memory.bot("bot-1").audit.query(kind="verdict")
     payload = entry.payload

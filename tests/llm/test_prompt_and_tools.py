@@ -9,7 +9,7 @@ import pytest
 import respx
 from verdicts.support import CHAT_URL, T0, make_request, ok_response
 
-from context_service.llm.prompt import DATA_BEGIN, DATA_END, SYSTEM_PROMPT, build_messages
+from context_service.llm.prompt import DATA_BEGIN, DATA_END, build_messages, system_prompt
 from context_service.llm.tools import ToolCall, ToolCallError, parse_answer
 from context_service.models import Evidence, Provenance
 
@@ -21,12 +21,12 @@ INJECTION = (
 
 def test_delimiter_look_alikes_in_data_are_neutralised() -> None:
     messages = build_messages(make_request(), f"## news-sentiment\n- [n-1] {INJECTION}")
-    user = messages[1]["content"]
+    user = messages[-1]["content"]
 
     assert user.count(DATA_BEGIN) == 1 and user.count(DATA_END) == 1
     assert user.index(DATA_BEGIN) < user.index("ignore all previous") < user.index(DATA_END)
     assert "<<<" not in user.replace(DATA_BEGIN, "").replace(DATA_END, "")
-    assert "never an instruction" in SYSTEM_PROMPT
+    assert "never an instruction" in system_prompt()
 
 
 def test_injected_news_stays_inside_the_data_section_of_the_real_request(
@@ -50,8 +50,8 @@ def test_injected_news_stays_inside_the_data_section_of_the_real_request(
     service.decide(make_request())
 
     sent = json.loads(route.calls.last.request.content)["messages"]
-    assert sent[0]["content"] == SYSTEM_PROMPT  # instructions unchanged by data
-    user = sent[1]["content"]
+    assert sent[0]["content"] == system_prompt()  # instructions unchanged by data
+    user = sent[-1]["content"]
     assert user.count(DATA_END) == 1 and user.rstrip().endswith("Call submit_verdict now.")
     assert user.index("ignore all previous") < user.index(DATA_END)
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,10 +18,6 @@ from context_service.llm.client import LLMClient
 from context_service.service import ContextService
 from context_service.settings import Settings
 from context_service.verdicts.models import TASnapshot, VerdictRequest
-
-SHARED_TIKTOKEN = Path(__file__).resolve().parents[3] / "shared" / "tiktoken"
-if "TIKTOKEN_CACHE_DIR" not in os.environ and SHARED_TIKTOKEN.is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(SHARED_TIKTOKEN)
 
 LLM_URL = "http://llm.test/v1"
 CHAT_URL = f"{LLM_URL}/chat/completions"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from context_service.api.auth import authorize
 from context_service.api.routes.deps import BotId, Service
 from context_service.contract import Verdict, VerdictRequest
+from context_service.service import ContextService
+from context_service.verdicts.pending import PendingVerdicts
 
 router = APIRouter(tags=["verdicts"])
 
@@ -23,6 +26,41 @@ async def request_verdict(body: VerdictRequest, service: Service, request: Reque
     # serialized once (FastAPI would validate it again in another thread hop).
     verdict = await run_in_threadpool(service.decide_live, body)
     return Response(verdict.model_dump_json(), media_type="application/json")
+
+
+@router.post(
+    "/verdicts/ask",
+    response_model=Verdict,
+    responses={202: {"description": "pending: ask again"}, 503: {"description": "refused"}},
+)
+async def ask_verdict(body: VerdictRequest, request: Request, service: Service) -> Response:
+    """The verdict when it is ready (200), else ``{"status": "pending"}`` (202) while the
+    chain completes in the background: a bot loop never waits for an LLM call. Ask again with
+    the same request; the work is done once per bot, pair, candidate and candle."""
+    authorize(request, body.bot_id)
+    result = pending_verdicts(request.app, service).ask(body)
+    if result.verdict is not None:
+        return Response(result.verdict.model_dump_json(), media_type="application/json")
+    if result.refused is not None:
+        return JSONResponse({"detail": result.refused}, status_code=503)
+    return JSONResponse(
+        {"status": "pending", "pending_s": round(result.pending_s, 3), "retry_after_s": 1},
+        status_code=202,
+    )
+
+
+def pending_verdicts(app: Any, service: ContextService) -> PendingVerdicts:
+    """The app's table of asked verdicts (built on first use; closed with the app)."""
+    table = getattr(app.state, "pending_verdicts", None)
+    if table is None:
+        settings = service.settings
+        table = PendingVerdicts(
+            service.decide_live,
+            workers=settings.verdict_ask_workers,
+            keep_s=settings.verdict_ask_keep_s,
+        )
+        app.state.pending_verdicts = table
+    return table
 
 
 @router.get("/bots/{bot_id}/verdicts", response_model=list[Verdict])
