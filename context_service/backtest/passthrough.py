@@ -64,16 +64,24 @@ def parse_own_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, rest
 
 
-def parsed_freqtrade_args(argv: list[str]) -> dict[str, Any] | None:
-    """Freqtrade's own parse of ``argv`` (no defaults injected); None when it would not parse."""
+class Unparsed(Exception):
+    """Freqtrade's parser stopped: ``code`` 0 after --help/--version, else a usage error."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def parsed_freqtrade_args(argv: list[str]) -> dict[str, Any]:
+    """Freqtrade's own parse of ``argv``, without the defaults it injects afterwards."""
     from freqtrade.commands import Arguments
 
     arguments = Arguments(argv)
     arguments._build_subcommands()
     try:
         return vars(arguments.parser.parse_args(argv))
-    except SystemExit:  # --help, or an error Freqtrade itself will report
-        return None
+    except SystemExit as exc:  # argparse has printed the help or the error
+        raise Unparsed(exc.code if isinstance(exc.code, int) else 2) from None
 
 
 def with_defaults(argv: list[str], parsed: dict[str, Any], data_dir: Path) -> list[str]:
@@ -120,10 +128,13 @@ def run(own: argparse.Namespace, argv: list[str]) -> int:
     from freqtrade.main import main as freqtrade_main
 
     settings = get_settings()
-    parsed = parsed_freqtrade_args(argv)
+    try:
+        parsed = parsed_freqtrade_args(argv)
+    except Unparsed as stop:
+        return stop.code  # Freqtrade's main would exit 0 even after a usage error
     use_snapshot = False
     with tempfile.TemporaryDirectory(prefix="ctx-freqtrade-") as tmp:
-        if parsed is not None and parsed.get("command"):
+        if parsed.get("command"):
             argv = with_defaults(argv, parsed, settings.data_dir)
             if parsed["command"] in ANALYSIS_COMMANDS:
                 overlay = Path(tmp) / "analysis-overrides.json"

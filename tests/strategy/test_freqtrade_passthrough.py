@@ -49,8 +49,12 @@ def test_defaults_are_added_only_where_the_command_takes_them(tmp_path: Path) ->
     ] == ["list-exchanges"]
 
 
-def test_a_command_freqtrade_cannot_parse_goes_through_unchanged() -> None:
-    assert passthrough.parsed_freqtrade_args(["no-such-command"]) is None
+def test_usage_errors_and_help_keep_their_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert passthrough.main(["no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert passthrough.main(["backtesting", "--no-such-option\n"]) == 2
+    assert passthrough.main(["backtesting", "--help"]) == 0
+    assert "--timerange" in capsys.readouterr().out
 
 
 def test_analysis_overrides_keep_the_budget_and_lift_the_wallet_cap() -> None:

@@ -21,12 +21,16 @@ from freqtrade.enums import RunMode
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
-from freqtrade.strategy import IStrategy
-from pandas import DataFrame
+from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
+from pandas import DataFrame, concat
 
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
-from context_service.client.factory import StrategyContext, build_strategy_context
+from context_service.client.factory import (
+    StrategyContext,
+    build_strategy_context,
+    min_confidence_override,
+)
 from context_service.client.frames import (
     PLOT_CONFIG,
     add_verdict_markers,
@@ -50,8 +54,9 @@ class ContextGatedStrategy(IStrategy):
     timeframe = "1h"
     can_short = False
     process_only_new_candles = True
-    # EMA(100) is the slowest indicator: 400 candles make its seed's weight e^-6 (recursive-
-    # analysis shows its values stable to well under 0.1%).
+    # The trend EMA is the slowest indicator: 400 candles leave its seed a weight of e^-8 at
+    # the default period 100 and e^-6.6 at the longest tunable period 120 (recursive-analysis
+    # shows its values stable to well under 0.1%).
     startup_candle_count: int = 400
 
     minimal_roi = {"0": 0.15, "1440": 0.06, "4320": 0.0}
@@ -68,11 +73,16 @@ class ContextGatedStrategy(IStrategy):
         "stoploss_on_exchange": False,
     }
 
-    # Indicator parameters
-    ema_fast_period = 21
-    ema_slow_period = 50
-    ema_trend_period = 100
-    atr_trailing_multiplier = 2.5
+    # Hyperoptable parameters (``freqtrade hyperopt --spaces buy sell``). EMAs are computed for
+    # every period in range during hyperopt (populate_indicators runs once, epochs pick one).
+    entry_rsi = IntParameter(30, 50, default=40, space="buy")  # RSI recovering through it
+    ema_fast_period = IntParameter(8, 30, default=21, space="buy")
+    ema_slow_period = IntParameter(35, 80, default=50, space="buy")
+    ema_trend_period = IntParameter(60, 120, default=100, space="buy")
+    # The weakest verdict an entry accepts; the config's context.min_confidence (or
+    # CTX_MIN_CONFIDENCE) overrides it, as a Freqtrade config overrides strategy values.
+    min_verdict_confidence = DecimalParameter(0.5, 0.9, default=0.6, decimals=2, space="buy")
+    atr_trailing_multiplier = DecimalParameter(1.5, 4.0, default=2.5, decimals=1, space="sell")
 
     @property
     def protections(self) -> list[dict[str, Any]]:
@@ -128,6 +138,9 @@ class ContextGatedStrategy(IStrategy):
         before live trading, run the preflight (a failure stops the bot, and should Freqtrade
         carry on anyway, every entry is refused as ``blocked``)."""
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
+        override = min_confidence_override(self.ctx.options, self.ctx.settings)
+        if override is not None:
+            self.min_verdict_confidence.value = override
         if self.config.get("runmode") == RunMode.LIVE:
             problem = self.ctx.live_preflight()
             if problem:
@@ -148,9 +161,17 @@ class ContextGatedStrategy(IStrategy):
         dataframe["macd"] = macd["macd"]
         dataframe["macdsignal"] = macd["macdsignal"]
         dataframe["macdhist"] = macd["macdhist"]
-        dataframe["ema_fast"] = ta.EMA(dataframe, timeperiod=self.ema_fast_period)
-        dataframe["ema_slow"] = ta.EMA(dataframe, timeperiod=self.ema_slow_period)
-        dataframe["ema_trend"] = ta.EMA(dataframe, timeperiod=self.ema_trend_period)
+        # .range is every period in hyperopt, else just the parameter's value; joined at once
+        # (one column at a time would fragment the frame with ~180 EMAs in hyperopt)
+        emas = {
+            f"ema_{name}_{period}": ta.EMA(dataframe, timeperiod=period)
+            for name in ("fast", "slow", "trend")
+            for period in getattr(self, f"ema_{name}_period").range
+        }
+        dataframe = concat(
+            [dataframe.drop(columns=list(emas), errors="ignore"), DataFrame(emas)], axis=1
+        )
+        self._select_emas(dataframe)
         dataframe["atr"] = ta.ATR(dataframe, timeperiod=14)
         dataframe["atr_pct"] = dataframe["atr"] / dataframe["close"]
         bands = ta.BBANDS(dataframe, timeperiod=20, nbdevup=2.0, nbdevdn=2.0)
@@ -161,14 +182,22 @@ class ContextGatedStrategy(IStrategy):
         add_verdict_markers(dataframe, self.state.marks(metadata["pair"]))
         return dataframe
 
+    def _select_emas(self, dataframe: DataFrame) -> None:
+        """ema_fast / ema_slow / ema_trend: the columns of the parameters' current periods."""
+        for name in ("fast", "slow", "trend"):
+            period = getattr(self, f"ema_{name}_period").value
+            dataframe[f"ema_{name}"] = dataframe[f"ema_{name}_{period}"]
+
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
         # Deliberately broad: momentum turning up is only a *candidate*; the verdict (trend,
         # volatility, context) decides. With gating off these are the plain TA entries.
+        self._select_emas(dataframe)  # the epoch's periods in hyperopt
         rsi = dataframe["rsi"]
+        threshold = self.entry_rsi.value
         candidate = (
-            (rsi > 40)
-            & (rsi.shift(1) <= 40)  # a pullback recovering
+            (rsi > threshold)
+            & (rsi.shift(1) <= threshold)  # a pullback recovering
             & (dataframe["close"] > dataframe["ema_trend"])  # inside a long uptrend
             & (dataframe["volume"] > 0)
         )
@@ -236,6 +265,8 @@ class ContextGatedStrategy(IStrategy):
         """Ask for the verdicts of candle ``signal``'s candidates (see client/asks.py)."""
         if self.ctx is None:
             return
+        if self.ctx.gate is not None:  # the parameter's value (a hyperopt epoch sets its own)
+            self.ctx.gate.min_confidence = float(self.min_verdict_confidence.value)
         trades = Trade.get_trades_proxy(is_open=True)
         stop = not self.in_process  # live: a dead sidecar must not stall every pair
         ok = ask_candle(
@@ -367,7 +398,7 @@ class ContextGatedStrategy(IStrategy):
         distance = self.state.atr_pct_at(pair, signal)
         if distance is None or current_profit < distance:
             return None
-        return -max(self.atr_trailing_multiplier * distance, 0.01)
+        return -max(float(self.atr_trailing_multiplier.value) * distance, 0.01)
 
     # --- trade memory ---------------------------------------------------------------------------
 
