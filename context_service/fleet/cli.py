@@ -129,6 +129,7 @@ def _compose_base(args: argparse.Namespace, fleet: Fleet) -> list[str]:
     compose command line that uses it."""
     rendered = write_fleet(fleet, args.root / args.fleet, args.root)
     command = runner.find_compose()
+    runner.check_engine()
     return runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
 
 
@@ -208,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in handlers:
             return handlers[args.command](args, fleet)
         return _compose(args, fleet, "ps")
-    except (FleetFileError, EnvFileError, OSError, runner.ComposeNotFound) as exc:
+    except (
+        FleetFileError,
+        EnvFileError,
+        OSError,
+        runner.ComposeNotFound,
+        runner.EngineUnreachable,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
