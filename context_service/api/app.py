@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from context_service import __version__
+from context_service import __version__, observability
 from context_service.api import docs, errors
 from context_service.api.auth import Authenticate
 from context_service.api.limits import BodySizeLimit
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
         app.state.redis_health = RedisHealth(
             app.state.service.components.redis, settings.redis_probe_interval_s
         )
+        observability.watch(app.state.service, lambda: getattr(app.state, "fleet_monitor", None))
         retention = None
         if owns_service and settings.retention_interval_s > 0:
             failures = app.state.service.components.metrics.retention_failures
