@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from context_service.fleet.model import BOT_API_PORT_IN_CONTAINER, BotSpec, Fleet
+from context_service.fleet.observability import OBSERVABILITY_VOLUMES, observability_services
 from context_service.fleet.tokens import TOKENS_FILE_NAME, write_bot_tokens
 
 GENERATED_DIR = Path("docker/generated")
@@ -236,6 +237,7 @@ def render_compose(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
     services: dict[str, Any] = {"redis": _redis(fleet), "sidecar": _sidecar(fleet, fleet_file)}
     for bot in fleet.bots:
         services[bot.service] = _bot(fleet, bot)
+    services.update(observability_services(_limits, _hardening()))  # profile, off by default
     # No top-level "name": docker-compose 1.x rejects it; the CLI passes --project-name instead.
     return {
         "services": services,
@@ -244,7 +246,7 @@ def render_compose(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
             "backend": {"internal": True},
             "egress": {},
         },
-        "volumes": {"redis-data": {}, "sidecar-data": {}},
+        "volumes": {"redis-data": {}, "sidecar-data": {}, **OBSERVABILITY_VOLUMES},
     }
 
 
