@@ -15,6 +15,7 @@ from typing import Any
 
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
+from context_service.client.notify import BotNotifier
 from context_service.client.options import ConfigProblem as ConfigProblem
 from context_service.client.options import StrategyOptions, budget_limits, read_options
 from context_service.client.options import configured_budget as configured_budget
@@ -53,6 +54,8 @@ class StrategyContext:
     strategy_version: str | None = None  # on every verdict and trade record (buildinfo.py)
     config_hash: str | None = None
     lease_renewed_at: datetime | None = None
+    # Messages to the user's Telegram/webhook through Freqtrade (dry-run/live; notify.py).
+    notifier: BotNotifier | None = field(default=None, repr=False)
 
     # --- hyperopt workers ---------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class StrategyContext:
         state = dict(self.__dict__)
         state["client"] = None
         state["gate"] = None
+        state["notifier"] = None  # Freqtrade's RPC stays in the live process
         state["_min_confidence"] = self.gate.min_confidence if self.gate else None
         return state
 
@@ -81,10 +85,18 @@ class StrategyContext:
         self.gate = VerdictGate(self.client, self.bot_id, min_confidence, self.stats)
         self.knowledge_pending = bool(self.knowledge)  # the worker's engine starts empty
 
+    def attach_notifier(self, notifier: BotNotifier) -> None:
+        """Send verdicts, refusals of note and lease events to the user (dry-run/live)."""
+        self.notifier = notifier
+        if self.gate is not None:
+            self.gate.on_verdict = notifier.verdict
+
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
         """Count ``refusal`` and log it with its detail; always False (the entry's answer)."""
         self.stats.refuse(refusal)
+        if self.notifier is not None:
+            self.notifier.refusal(pair, refusal, detail)
         log = logger.debug if self.in_process else logger.info
         log("entry refused on %s: %s", pair, detail or refusal)
         return False
@@ -129,6 +141,9 @@ class StrategyContext:
             (logger.info if status.held else logger.error)(
                 "sub-account lease %s: %s", "held" if status.held else "NOT held", status.reason
             )
+            if self.notifier is not None:
+                state = "held again" if status.held else "NOT held: every entry is refused"
+                self.notifier.event(f"sub-account lease {account} {state} ({status.reason})")
         self.lease_held = status.held
 
     def live_preflight(self) -> str | None:
@@ -310,12 +325,15 @@ def build_strategy_context(
     settings = settings or get_settings()
     options = read_options(config)
     limits = budget_limits(config, options)
+    hyperopt = str(config.get("runmode", "")) == "hyperopt"
     default_id = settings.backtest_bot_id if in_process else settings.bot_id
+    if hyperopt:
+        # Its own audit trail: epochs never mix into the last backtest's (plot markers).
+        default_id = f"{settings.backtest_bot_id}-hyperopt"
     bot_id = validate_bot_id(options.bot_id or default_id)
     stats = register(GatingStats(bot_id=bot_id, gating=options.gating, budget=limits.budget))
     if client is None and (options.gating or not in_process):
         if in_process:
-            hyperopt = str(config.get("runmode", "")) == "hyperopt"
             client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
             if options.evidence:
                 from context_service.evidence.backtest import EvidenceProblem, attach_evidence

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -52,6 +53,8 @@ class VerdictGate:
     config_hash: str | None = None
     _cache: dict[tuple[str, Candidate], Verdict] = field(default_factory=dict)
     _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
+    # Told of every fresh verdict (the user's Telegram/webhook in dry-run/live; notify.py).
+    on_verdict: Callable[[Verdict], None] | None = None
 
     def fetch(
         self,
@@ -92,6 +95,8 @@ class VerdictGate:
         self.stats.record_verdict(verdict, time.perf_counter() - started)
         self._cache[key] = verdict
         self._failures.pop(key, None)
+        if self.on_verdict is not None:
+            self.on_verdict(verdict)
         return verdict
 
     def _fail(self, key: tuple[str, Candidate], candle: datetime, reason: str) -> None:

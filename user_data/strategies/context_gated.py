@@ -24,6 +24,7 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
 from pandas import DataFrame, concat
 
+from context_service.backtest.marks import backtest_marks
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
 from context_service.client.factory import (
@@ -37,13 +38,23 @@ from context_service.client.frames import (
     candle_epochs,
     index_rows,
 )
+from context_service.client.notify import BotNotifier
 from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
 from context_service.risk.refusals import Refusal
+from context_service.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-IN_PROCESS_MODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.OTHER, RunMode.UTIL_NO_EXCHANGE}
+# PLOT: plot-dataframe asks nothing (bot_start only loads the last backtest's verdicts), and
+# like a backtest it keeps every marker.
+IN_PROCESS_MODES = {
+    RunMode.BACKTEST,
+    RunMode.HYPEROPT,
+    RunMode.OTHER,
+    RunMode.UTIL_NO_EXCHANGE,
+    RunMode.PLOT,
+}
 # How many past candidates / verdicts per pair to keep in live runs (backtests keep all).
 LIVE_HISTORY = 200
 
@@ -136,8 +147,20 @@ class ContextGatedStrategy(IStrategy):
     def bot_start(self, **kwargs) -> None:
         """Called once after the strategy is loaded: build the engine client, risk ledgers and,
         before live trading, run the preflight (a failure stops the bot, and should Freqtrade
-        carry on anyway, every entry is refused as ``blocked``)."""
+        carry on anyway, every entry is refused as ``blocked``).
+
+        ``plot-dataframe`` only needs the verdict markers: it reads the last backtest's verdicts
+        from that run's audit trail and asks nothing."""
+        if self.config.get("runmode") == RunMode.PLOT:
+            for pair, marks in backtest_marks(self.config, get_settings()).items():
+                for epoch, verdict in marks.items():
+                    self.state.mark(pair, epoch, verdict)
+            return
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
+        dp = getattr(self, "dp", None)  # set by Freqtrade before bot_start; not in unit tests
+        if not self.in_process and dp is not None:
+            # Verdicts, refusals of note, cap and lease events to the user's Telegram/webhook.
+            self.ctx.attach_notifier(BotNotifier(dp.send_msg, self.ctx.bot_id))
         override = min_confidence_override(self.ctx.options, self.ctx.settings)
         if override is not None:
             self.min_verdict_confidence.value = override
@@ -146,6 +169,8 @@ class ContextGatedStrategy(IStrategy):
             if problem:
                 # Refuse to start; and should the exception be swallowed, refuse every entry.
                 self.ctx.blocked_reason = problem
+                if self.ctx.notifier is not None:
+                    self.ctx.notifier.event(f"live trading refused, entries blocked: {problem}")
                 raise OperationalException(problem)
         if not self.in_process:
             self.ctx.rebuild_daily_ledger(Trade.get_trades_proxy())
