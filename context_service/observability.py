@@ -43,6 +43,7 @@ class StateCollector(Collector):
 
     def __init__(self, service: Any, monitor_of: MonitorOf = lambda: None) -> None:
         self.service = service
+        self.parts = service.components  # Redis, keyspace, ledger, metrics (composition.py)
         self.monitor_of = monitor_of
 
     def describe(self) -> list[Metric]:
@@ -71,7 +72,7 @@ class StateCollector(Collector):
     # --- parts ------------------------------------------------------------------------------
     def _redis_up(self) -> bool:
         try:
-            return bool(self.service.redis.ping())
+            return bool(self.parts.redis.ping())
         except Exception:
             return False
 
@@ -81,7 +82,7 @@ class StateCollector(Collector):
         return clock() if callable(clock) else datetime.now(UTC)
 
     def _known_bots(self) -> list[str]:
-        members = self.service.redis.smembers(self.service.keyspace.bots)
+        members = self.parts.redis.smembers(self.parts.keyspace.bots)
         return sorted(as_text(m) for m in members)
 
     def _caps(self) -> list[Metric]:
@@ -93,10 +94,9 @@ class StateCollector(Collector):
         ratio = _gauge(
             "ctx_llm_cap_used_ratio", "Used share of a cap (1 = reached)", ["cap", "bot_id"]
         )
-        rows = [(name, "", row) for name, row in self.service.ledger.status(None, now).items()]
+        rows = [(name, "", row) for name, row in self.parts.ledger.status(None, now).items()]
         rows += [
-            ("bot-daily", bot, self.service.ledger.bot_status(bot, now))
-            for bot in self._known_bots()
+            ("bot-daily", bot, self.parts.ledger.bot_status(bot, now)) for bot in self._known_bots()
         ]
         for name, bot, row in rows:
             limit = float(row["cap_usd"])
@@ -113,9 +113,9 @@ class StateCollector(Collector):
             "ctx_llm_breaker_open", "1 while the LLM circuit breaker is open", ["bot_id"]
         )
         bots = self._known_bots()
-        pipe = self.service.redis.pipeline(transaction=False)
+        pipe = self.parts.redis.pipeline(transaction=False)
         for bot in bots:
-            pipe.hget(self.service.keyspace.bot(bot).breaker, "open_until")
+            pipe.hget(self.parts.keyspace.bot(bot).breaker, "open_until")
         now = self._now().timestamp()
         for bot, until in zip(bots, pipe.execute(), strict=True):
             gauge.add_metric([bot], 1.0 if float(until or 0) > now else 0.0)
@@ -129,7 +129,7 @@ class StateCollector(Collector):
             "When the sidecar last received evidence from a feed",
             ["source"],
         )
-        for source, (newest, received) in sorted(self.service.metrics.feeds().items()):
+        for source, (newest, received) in sorted(self.parts.metrics.feeds().items()):
             lag.add_metric([source], max(0.0, now - newest))
             seen.add_metric([source], received)
         return [lag, seen]
@@ -158,7 +158,7 @@ class StateCollector(Collector):
 
 def watch(service: Any, monitor_of: MonitorOf = lambda: None) -> StateCollector:
     """Register the state gauges on the service's registry, once per service."""
-    metrics = service.metrics
+    metrics = service.components.metrics
     if metrics.state_collector is None:
         metrics.state_collector = StateCollector(service, monitor_of)
         metrics.registry.register(metrics.state_collector)

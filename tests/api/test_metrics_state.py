@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from loopback import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from verdicts.support import NOW, T0
 
@@ -50,9 +49,9 @@ def test_process_and_gc_collectors_are_exported(client: TestClient) -> None:
 
 
 def test_cap_headroom_per_cap_and_bot(client: TestClient, service) -> None:
-    service.redis.sadd(service.keyspace.bots, "bot-1")
-    reservation = service.ledger.reserve("bot-1", usd_to_micros(0.3), NOW)
-    service.ledger.settle(reservation, usd_to_micros(0.42))
+    service.components.redis.sadd(service.components.keyspace.bots, "bot-1")
+    reservation = service.components.ledger.reserve("bot-1", usd_to_micros(0.3), NOW)
+    service.components.ledger.settle(reservation, usd_to_micros(0.42))
     text = client.get("/metrics").text
     assert value(text, "ctx_llm_cap_usd", cap="bot-daily", bot_id="bot-1") == 0.5
     assert value(text, "ctx_llm_cap_used_ratio", cap="bot-daily", bot_id="bot-1") == pytest.approx(
@@ -67,10 +66,10 @@ def test_cap_headroom_per_cap_and_bot(client: TestClient, service) -> None:
 def test_breaker_state(client: TestClient, service) -> None:
     from context_service.llm.breaker import CircuitBreaker
 
-    service.redis.sadd(service.keyspace.bots, "bot-1", "bot-2")
+    service.components.redis.sadd(service.components.keyspace.bots, "bot-1", "bot-2")
     breaker = CircuitBreaker(
-        service.redis,
-        service.keyspace,
+        service.components.redis,
+        service.components.keyspace,
         service.settings.breaker_failures,
         service.settings.breaker_open_seconds,
     )
@@ -109,7 +108,7 @@ def test_a_hostile_source_name_is_escaped_and_sources_are_bounded(client: TestCl
         )
         for i in range(80)
     ]  # fmt: skip
-    service.metrics.record_evidence(objects)
+    service.components.metrics.record_evidence(objects)
     text = client.get("/metrics").text  # still parses, one label value per source
     sources = {labels for name, labels in samples(text) if name == "ctx_feed_lag_seconds"}
     assert len(sources) == 51  # 50 named sources + "other"
@@ -117,15 +116,20 @@ def test_a_hostile_source_name_is_escaped_and_sources_are_bounded(client: TestCl
     assert client.get("/healthz").status_code == 200
 
 
-def test_redis_down_is_a_gauge_not_a_failed_scrape(service, make_service) -> None:
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
-    real = service.redis
-    with TestClient(create_app(service=service)) as client:
-        service.redis = dead
-        try:
-            response = client.get("/metrics")
-        finally:
-            service.redis = real
+def test_redis_down_is_a_gauge_not_a_failed_scrape(redis_server, keyspace) -> None:
+    """A real outage: the scrape still answers, ctx_redis_up says 0, and 1 again once Redis is
+    back."""
+    from context_service.service import ContextService
+    from context_service.settings import Settings
+
+    client = redis.Redis.from_url(redis_server.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    service = ContextService(Settings(_env_file=None, api_token=TOKEN), client, keyspace)
+    with TestClient(create_app(service=service)) as http:
+        assert value(http.get("/metrics").text, "ctx_redis_up") == 1.0
+        redis_server.kill()
+        response = http.get("/metrics")
         assert response.status_code == 200
         assert value(response.text, "ctx_redis_up") == 0.0
-        assert value(client.get("/metrics").text, "ctx_redis_up") == 1.0  # next scrape: back
+        assert value(response.text, "ctx_llm_cap_usd", cap="global-daily") is None  # unread
+        redis_server.start()
+        assert value(http.get("/metrics").text, "ctx_redis_up") == 1.0  # back on the next one

@@ -47,7 +47,9 @@ def test_markers_come_from_the_last_backtests_audit_trail(
     for hours in (0, 3):
         decide(service, hours)
     # an unreadable entry costs its marker only
-    service.memory.bot("backtest").audit.append("verdict", {"verdict": {"pair": 1}}, at=CANDLE)
+    service.components.memory.bot("backtest").audit.append(
+        "verdict", {"verdict": {"pair": 1}}, at=CANDLE
+    )
 
     config = strategy_config(bot_id="backtest", key_prefix=keyspace.prefix)
     config["runmode"] = RunMode.PLOT
