@@ -2,7 +2,7 @@
 
 FastAPI's default pages load Swagger UI and ReDoc from a CDN, so they are blank offline. The
 assets come from the ``fastapi-offline`` package (a registry package that ships them), mounted
-at ``/docs-assets``; the pages are FastAPI's own, pointed at those files.
+at ``/docs/assets``; the pages are FastAPI's own, pointed at those files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-ASSETS_PATH = "/docs-assets"
+ASSETS_PATH = "/docs/assets"  # under /docs: the same access rule as the page (auth.py)
 
 
 def assets_dir() -> Path:

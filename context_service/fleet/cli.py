@@ -18,7 +18,7 @@ from context_service.fleet.compose import write_fleet
 from context_service.fleet.envfiles import EnvFileError
 from context_service.fleet.killswitch import switch
 from context_service.fleet.model import Fleet, FleetFileError, load_fleet
-from context_service.fleet.observability import PROFILE
+from context_service.fleet.observability import PROFILE, write_scrape_token
 
 DEFAULT_FLEET_FILE = Path("bots.yaml")
 SHARED_SERVICES = ("redis", "sidecar")
@@ -138,6 +138,7 @@ def _compose_base(args: argparse.Namespace, fleet: Fleet) -> list[str]:
     runner.check_engine()
     base = runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
     if getattr(args, "observability", False):
+        write_scrape_token(fleet, args.root)
         base += ["--profile", PROFILE]
     return base
 

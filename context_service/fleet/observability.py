@@ -10,9 +10,15 @@ first login.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from context_service.fleet.envfiles import EnvFileError, is_set, read_env_file
+from context_service.fleet.model import Fleet
+
 PROFILE = "observability"
+# The operator token for Prometheus' scrapes (/metrics is open to loopback clients only).
+SCRAPE_TOKEN_FILE = "docker/generated/prometheus-token"
 # Exact tags: an image update is a deliberate change here, like the Freqtrade release.
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
 GRAFANA_IMAGE = "grafana/grafana:11.2.0"
@@ -44,6 +50,7 @@ def observability_services(limits: Any, hardening: dict[str, Any]) -> dict[str, 
         "volumes": [
             "./docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
             "./docker/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+            f"./{SCRAPE_TOKEN_FILE}:/etc/prometheus/sidecar-token:ro",
             "prometheus-data:/prometheus",
         ],
         "depends_on": {"sidecar": {"condition": "service_healthy"}},
@@ -84,3 +91,22 @@ def observability_services(limits: Any, hardening: dict[str, Any]) -> dict[str, 
 
 
 OBSERVABILITY_VOLUMES = {"prometheus-data": {}, "grafana-data": {}}
+
+
+def write_scrape_token(fleet: Fleet, root: Path) -> Path:
+    """Give Prometheus the operator token (from the sidecar's env file) to scrape /metrics.
+
+    Written only for ``fleet up --observability``, into the git-ignored generated folder, and
+    readable by the Prometheus container's user like the env files are by compose.
+    """
+    values = read_env_file(root / fleet.sidecar.env_file)
+    if not is_set(values, "CTX_API_TOKEN"):
+        raise EnvFileError(
+            f"CTX_API_TOKEN not set in {fleet.sidecar.env_file}: Prometheus needs the operator "
+            "token to scrape the sidecar's /metrics"
+        )
+    path = root / SCRAPE_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(values["CTX_API_TOKEN"], encoding="utf-8")
+    path.chmod(0o644)
+    return path

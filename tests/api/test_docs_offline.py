@@ -10,10 +10,14 @@ from fastapi.testclient import TestClient
 
 from context_service.api import create_app
 
+LOCAL = ("127.0.0.1", 40000)  # the docs are open to loopback clients (CTX_METRICS_ACCESS)
+
 
 @pytest.fixture
 def client(make_service) -> Iterator[TestClient]:
-    with TestClient(create_app(service=make_service(api_token="t0ken"))) as test_client:
+    with TestClient(
+        create_app(service=make_service(api_token="t0ken")), client=LOCAL
+    ) as test_client:
         yield test_client
 
 
@@ -35,11 +39,21 @@ def test_swagger_ui_bundle_reads_openapi_31(client: TestClient) -> None:
     """FastAPI writes OpenAPI 3.1, which Swagger UI renders only from major version 5 on."""
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
-    bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js").text
     assert re.search(r'"5\.\d+\.\d+"', bundle), "a Swagger UI 5 bundle"
 
 
 def test_unknown_asset_is_404_and_docs_still_work(client: TestClient) -> None:
-    assert client.get("/docs-assets/../settings.py").status_code == 404
-    assert client.get("/docs-assets/nope%0A.js").status_code == 404
+    assert client.get("/docs/assets/../settings.py").status_code == 404
+    assert client.get("/docs/assets/nope%0A.js").status_code == 404
     assert client.get("/docs").status_code == 200
+
+
+def test_assets_follow_the_docs_access_rule(make_service) -> None:
+    """From elsewhere, the page and its assets need the operator token alike."""
+    app = create_app(service=make_service(api_token="op-Xq7Lm2pZ9rT4vWb8sKd1fGh6jNc3yE"))
+    with TestClient(app, client=("10.1.2.3", 5000)) as remote:
+        assert remote.get("/docs").status_code == 401
+        assert remote.get("/docs/assets/swagger-ui.css").status_code == 401
+        auth = {"Authorization": "Bearer op-Xq7Lm2pZ9rT4vWb8sKd1fGh6jNc3yE"}
+        assert remote.get("/docs/assets/swagger-ui.css", headers=auth).status_code == 200

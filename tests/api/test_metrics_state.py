@@ -37,7 +37,7 @@ def service(make_service):
 
 @pytest.fixture
 def client(service) -> Iterator[TestClient]:
-    with TestClient(create_app(service=service)) as test_client:
+    with TestClient(create_app(service=service), client=("127.0.0.1", 40000)) as test_client:
         yield test_client
 
 
@@ -124,7 +124,7 @@ def test_redis_down_is_a_gauge_not_a_failed_scrape(redis_server, keyspace) -> No
 
     client = redis.Redis.from_url(redis_server.url, socket_connect_timeout=0.5, socket_timeout=0.5)
     service = ContextService(Settings(_env_file=None, api_token=TOKEN), client, keyspace)
-    with TestClient(create_app(service=service)) as http:
+    with TestClient(create_app(service=service), client=("127.0.0.1", 40000)) as http:
         assert value(http.get("/metrics").text, "ctx_redis_up") == 1.0
         redis_server.kill()
         response = http.get("/metrics")

@@ -55,6 +55,17 @@ def test_up_checks_renders_and_starts_everything(project: Path, compose_calls: P
     assert (project / "user_data/db/btc-trend").is_dir()
 
 
+def test_up_with_observability_adds_the_profile_and_the_scrape_token(
+    project: Path, compose_calls: Path
+) -> None:
+    assert _run(project, "up", "--observability") == 0
+    (call,) = _calls(compose_calls)
+    assert call[call.index("--profile") + 1] == "observability"
+    assert (project / "docker/generated/prometheus-token").read_text().startswith("Xq7-")
+    assert _run(project, "up") == 0  # without the flag: no profile
+    assert "--profile" not in _calls(compose_calls)[-1]
+
+
 def test_up_refuses_and_starts_nothing_when_something_is_missing(
     project: Path, compose_calls: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

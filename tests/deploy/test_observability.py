@@ -66,9 +66,10 @@ def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     config = (PROMETHEUS / "prometheus.yml").read_text()
     # inside the container the rules are at /etc/prometheus/alerts.yml (compose mounts them)
     shutil.copy(PROMETHEUS / "alerts.yml", tmp_path / "alerts.yml")
-    (tmp_path / "prometheus.yml").write_text(
-        config.replace("/etc/prometheus/alerts.yml", str(tmp_path / "alerts.yml"))
-    )
+    (tmp_path / "token").write_text("operator-token")
+    config = config.replace("/etc/prometheus/alerts.yml", str(tmp_path / "alerts.yml"))
+    config = config.replace("/etc/prometheus/sidecar-token", str(tmp_path / "token"))
+    (tmp_path / "prometheus.yml").write_text(config)
     done = run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -166,7 +167,7 @@ def exported_names(text: str) -> set[str]:
 
 def test_rules_and_dashboard_only_name_metrics_the_sidecar_exports(make_service) -> None:
     service = make_service(api_token="t0ken-for-metrics")
-    with TestClient(create_app(service=service)) as client:
+    with TestClient(create_app(service=service), client=("127.0.0.1", 40000)) as client:
         text = client.get("/metrics").text
     exported = exported_names(text) | {"up"}  # `up` is Prometheus' own
     # counters and histograms are exported under their family name
@@ -192,9 +193,31 @@ def test_compose_profile_mounts_these_files_and_is_off_by_default(project: Path)
         assert all(p.startswith("127.0.0.1:") for p in service["ports"])
         for volume in service["volumes"]:
             source = volume.split(":")[0]
-            if source.startswith("./"):
+            if source.startswith("./") and "docker/generated" not in source:
                 assert (REPO / source).exists(), volume
     assert "backend" in doc["services"]["prometheus"]["networks"]  # reaches the sidecar
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     (target,) = config["scrape_configs"][0]["static_configs"][0]["targets"]
     assert target == "sidecar:8787"
+
+
+def test_prometheus_gets_the_operator_token_only_for_the_profile(project: Path) -> None:
+    from context_service.fleet.envfiles import EnvFileError
+    from context_service.fleet.observability import SCRAPE_TOKEN_FILE, write_scrape_token
+    from deploy.fleet_helpers import write_env
+
+    fleet = load_fleet(project / "bots.yaml")
+    sidecar_env = project / fleet.sidecar.env_file
+    token = sidecar_env.read_text().split("CTX_API_TOKEN=")[1].split()[0]
+    path = write_scrape_token(fleet, project)
+    assert path == project / SCRAPE_TOKEN_FILE and path.read_text() == token
+    write_env(sidecar_env, CTX_API_TOKEN="change-me # fill me")
+    with pytest.raises(EnvFileError, match="CTX_API_TOKEN not set") as info:
+        write_scrape_token(fleet, project)
+    assert "change-me" not in str(info.value)
+    doc = render_compose(fleet, Path("bots.yaml"))
+    mounts = doc["services"]["prometheus"]["volumes"]
+    assert f"./{SCRAPE_TOKEN_FILE}:/etc/prometheus/sidecar-token:ro" in mounts
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    auth = config["scrape_configs"][0]["authorization"]
+    assert auth == {"type": "Bearer", "credentials_file": "/etc/prometheus/sidecar-token"}
