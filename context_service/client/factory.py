@@ -282,7 +282,7 @@ def _in_process_client(
         record = False  # parallel hyperopt workers would wipe each other's backtest memory
     redis = connect(settings)
     keyspace = Keyspace(prefix=options.key_prefix)
-    if record and wipe:
+    if (record or hyperopt) and wipe:  # hyperopt: its audit trail starts empty each run
         wipe_backtest_memory(redis, keyspace, bot_id)
     llm = None
     if not hyperopt and VerdictSource.llm in chain and settings.llm_enabled:

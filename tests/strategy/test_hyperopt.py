@@ -211,3 +211,22 @@ def test_hyperopt_ranges_compute_every_ema_once(sidecar_settings, monkeypatch) -
     strategy.ema_trend_period.value = 77  # one epoch's choice
     out = strategy.populate_entry_trend(out, {"pair": "BTC/USDT"})
     assert out["ema_trend"].equals(out["ema_trend_77"])
+
+
+def test_hyperopt_files_verdicts_apart_and_starts_its_trail_empty(
+    settings: Settings, keyspace: Keyspace
+) -> None:
+    config = backtest_config(keyspace)
+    del config["context"]["bot_id"]  # the default id of a hyperopt run
+    first = build_strategy_context(config, in_process=True, settings=settings)
+    assert first.bot_id == "backtest-hyperopt"  # never mixed into the last backtest's trail
+    first.gate.fetch(snapshot(), as_of=CANDLE + timedelta(hours=1))
+    trail = first.client.engine.components.memory.bot("backtest-hyperopt").audit
+    assert len(trail.query(kind="verdict")) == 1
+    worker = pickle.loads(cloudpickle.dumps(first))  # a worker keeps the run's trail
+    worker.gate.fetch(
+        snapshot(candle=CANDLE + timedelta(hours=1)), as_of=CANDLE + timedelta(hours=2)
+    )
+    assert len(trail.query(kind="verdict")) == 2
+    build_strategy_context(config, in_process=True, settings=settings)
+    assert trail.query(kind="verdict") == []  # the next hyperopt run starts empty
