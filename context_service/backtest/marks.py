@@ -47,3 +47,13 @@ def backtest_marks(config: dict[str, Any], settings: Settings) -> dict[str, dict
     if skipped:
         logger.warning("verdict markers: %d unreadable audit entries skipped", skipped)
     return marks
+
+
+def load_backtest_marks(state: Any, config: dict[str, Any], settings: Settings) -> int:
+    """Put the last backtest's verdicts into the strategy's state (its ``mark``); the count."""
+    count = 0
+    for pair, marks in backtest_marks(config, settings).items():
+        for epoch, verdict in marks.items():
+            state.mark(pair, epoch, verdict)
+            count += 1
+    return count

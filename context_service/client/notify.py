@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from context_service.contract import Verdict
 from context_service.risk.refusals import Refusal
@@ -81,3 +82,10 @@ class BotNotifier:
     def event(self, text: str) -> None:
         """Something that changes what the bot may do (lease, block, kill switch)."""
         self._emit(text)
+
+
+def attach_notifier(ctx: Any, dp: Any) -> None:
+    """Give a dry-run/live context a notifier on Freqtrade's ``dp.send_msg`` (Freqtrade sets
+    ``dp`` before ``bot_start``; a strategy built without one, as in unit tests, sends nothing)."""
+    if dp is not None:
+        ctx.attach_notifier(BotNotifier(dp.send_msg, ctx.bot_id))

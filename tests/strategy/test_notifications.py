@@ -13,6 +13,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
+import httpx
 import pytest
 import respx
 from freqtrade.data.dataprovider import DataProvider
@@ -113,23 +114,24 @@ def test_a_dry_run_verdict_reaches_the_configured_webhook(
     assert dp.runmode == RunMode.DRY_RUN
     strategy.dp = dp
     now = CANDLE + timedelta(hours=1, minutes=2)
+    lease = {"status_code": 200, "json": {"held": True}}
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
-        router.post("/v1/leases/bot-1").respond(200, json={"held": True})
+        router.post("/v1/leases/bot-1").mock(side_effect=lambda request: httpx.Response(**lease))
         router.post("/v1/verdicts").respond(200, json=verdict_json(confidence=0.82))
         strategy.bot_start()
         strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
         strategy.bot_loop_start(current_time=now)
-        router.post("/v1/leases/bot-1").respond(200, json={"held": False, "reason": "bot-2 has it"})
-        strategy.ctx.renew_lease_every(now + timedelta(minutes=5), seconds=0)
+        lease.update(status_code=409, json={"held": False, "holder": "bot-2"})  # taken
+        strategy.ctx.renew_lease()  # what the next loop does after its renewal interval
         assert not strategy.confirm_trade_entry(
-            PAIR, "limit", 0.001, 40_000.0, "GTC", now, None, "long"
+            PAIR, "limit", 0.0005, 40_000.0, "GTC", now, None, "long"
         )
 
     rpc = RPCManager(SimpleNamespace(config=config))
     rpc.process_msg_queue(dp._msg_queue)
     texts = [body["text"] for body in _Webhook.received]
     assert any("[bot-1] verdict buy on BTC/USDT" in t and "confidence 0.82" in t for t in texts)
-    assert any("lease" in t and "NOT held" in t and "bot-2 has it" in t for t in texts)
+    assert any("lease" in t and "NOT held" in t and "leased by 'bot-2'" in t for t in texts)
     assert any("entry refused on BTC/USDT: sub-account lease not held" in t for t in texts)
     assert snapshot().pair == PAIR
 

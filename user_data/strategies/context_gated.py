@@ -22,9 +22,9 @@ from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
-from pandas import DataFrame, concat
+from pandas import DataFrame
 
-from context_service.backtest.marks import backtest_marks
+from context_service.backtest.marks import load_backtest_marks
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
 from context_service.client.factory import (
@@ -37,24 +37,21 @@ from context_service.client.frames import (
     add_verdict_markers,
     candle_epochs,
     index_rows,
+    select_emas,
+    with_emas,
 )
-from context_service.client.notify import BotNotifier
+from context_service.client.notify import attach_notifier
 from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
+from context_service.risk.protections import protections
 from context_service.risk.refusals import Refusal
 from context_service.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-# PLOT: plot-dataframe asks nothing (bot_start only loads the last backtest's verdicts), and
-# like a backtest it keeps every marker.
-IN_PROCESS_MODES = {
-    RunMode.BACKTEST,
-    RunMode.HYPEROPT,
-    RunMode.OTHER,
-    RunMode.UTIL_NO_EXCHANGE,
-    RunMode.PLOT,
-}
+# PLOT: plot-dataframe asks nothing (bot_start loads the last backtest's verdicts only).
+_IN_PROCESS = ("backtest", "hyperopt", "other", "util_no_exchange", "plot")
+IN_PROCESS_MODES = {RunMode(mode) for mode in _IN_PROCESS}
 # How many past candidates / verdicts per pair to keep in live runs (backtests keep all).
 LIVE_HISTORY = 200
 
@@ -66,8 +63,7 @@ class ContextGatedStrategy(IStrategy):
     can_short = False
     process_only_new_candles = True
     # The trend EMA is the slowest indicator: 400 candles leave its seed a weight of e^-8 at
-    # the default period 100 and e^-6.6 at the longest tunable period 120 (recursive-analysis
-    # shows its values stable to well under 0.1%).
+    # period 100, e^-6.6 at 120 (recursive-analysis: stable to well under 0.1%).
     startup_candle_count: int = 400
 
     minimal_roi = {"0": 0.15, "1440": 0.06, "4320": 0.0}
@@ -84,43 +80,18 @@ class ContextGatedStrategy(IStrategy):
         "stoploss_on_exchange": False,
     }
 
-    # Hyperoptable parameters (``freqtrade hyperopt --spaces buy sell``). EMAs are computed for
-    # every period in range during hyperopt (populate_indicators runs once, epochs pick one).
+    # Hyperoptable (``freqtrade hyperopt --spaces buy sell``; docs/strategy.md). The config's
+    # context.min_confidence (or CTX_MIN_CONFIDENCE) overrides min_verdict_confidence.
     entry_rsi = IntParameter(30, 50, default=40, space="buy")  # RSI recovering through it
     ema_fast_period = IntParameter(8, 30, default=21, space="buy")
     ema_slow_period = IntParameter(35, 80, default=50, space="buy")
     ema_trend_period = IntParameter(60, 120, default=100, space="buy")
-    # The weakest verdict an entry accepts; the config's context.min_confidence (or
-    # CTX_MIN_CONFIDENCE) overrides it, as a Freqtrade config overrides strategy values.
     min_verdict_confidence = DecimalParameter(0.5, 0.9, default=0.6, decimals=2, space="buy")
     atr_trailing_multiplier = DecimalParameter(1.5, 4.0, default=2.5, decimals=1, space="sell")
 
     @property
     def protections(self) -> list[dict[str, Any]]:
-        return [
-            {"method": "CooldownPeriod", "stop_duration_candles": 2},
-            {
-                "method": "StoplossGuard",
-                "lookback_period_candles": 24,
-                "trade_limit": 3,
-                "stop_duration_candles": 12,
-                "only_per_pair": False,
-            },
-            {
-                "method": "MaxDrawdown",
-                "lookback_period_candles": 72,
-                "trade_limit": 5,
-                "stop_duration_candles": 24,
-                "max_allowed_drawdown": 0.15,
-            },
-            {
-                "method": "LowProfitPairs",
-                "lookback_period_candles": 96,
-                "trade_limit": 2,
-                "stop_duration_candles": 48,
-                "required_profit": -0.03,
-            },
-        ]
+        return protections()  # context_service/risk/protections.py
 
     plot_config = PLOT_CONFIG  # indicators, and verdict markers on their candles
 
@@ -147,22 +118,14 @@ class ContextGatedStrategy(IStrategy):
     def bot_start(self, **kwargs) -> None:
         """Called once after the strategy is loaded: build the engine client, risk ledgers and,
         before live trading, run the preflight (a failure stops the bot, and should Freqtrade
-        carry on anyway, every entry is refused as ``blocked``).
-
-        ``plot-dataframe`` only needs the verdict markers: it reads the last backtest's verdicts
-        from that run's audit trail and asks nothing."""
+        carry on anyway, every entry is refused as ``blocked``). Plots: the markers only."""
         if self.config.get("runmode") == RunMode.PLOT:
-            for pair, marks in backtest_marks(self.config, get_settings()).items():
-                for epoch, verdict in marks.items():
-                    self.state.mark(pair, epoch, verdict)
+            load_backtest_marks(self.state, self.config, get_settings())
             return
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
-        dp = getattr(self, "dp", None)  # set by Freqtrade before bot_start; not in unit tests
-        if not self.in_process and dp is not None:
-            # Verdicts, refusals of note, cap and lease events to the user's Telegram/webhook.
-            self.ctx.attach_notifier(BotNotifier(dp.send_msg, self.ctx.bot_id))
-        override = min_confidence_override(self.ctx.options, self.ctx.settings)
-        if override is not None:
+        if not self.in_process:  # verdicts and notable events to the user's Telegram/webhook
+            attach_notifier(self.ctx, getattr(self, "dp", None))
+        if (override := min_confidence_override(self.ctx.options, self.ctx.settings)) is not None:
             self.min_verdict_confidence.value = override
         if self.config.get("runmode") == RunMode.LIVE:
             problem = self.ctx.live_preflight()
@@ -186,17 +149,8 @@ class ContextGatedStrategy(IStrategy):
         dataframe["macd"] = macd["macd"]
         dataframe["macdsignal"] = macd["macdsignal"]
         dataframe["macdhist"] = macd["macdhist"]
-        # .range is every period in hyperopt, else just the parameter's value; joined at once
-        # (one column at a time would fragment the frame with ~180 EMAs in hyperopt)
-        emas = {
-            f"ema_{name}_{period}": ta.EMA(dataframe, timeperiod=period)
-            for name in ("fast", "slow", "trend")
-            for period in getattr(self, f"ema_{name}_period").range
-        }
-        dataframe = concat(
-            [dataframe.drop(columns=list(emas), errors="ignore"), DataFrame(emas)], axis=1
-        )
-        self._select_emas(dataframe)
+        dataframe = with_emas(dataframe, self)  # every period of the ranges in hyperopt
+        select_emas(dataframe, self)
         dataframe["atr"] = ta.ATR(dataframe, timeperiod=14)
         dataframe["atr_pct"] = dataframe["atr"] / dataframe["close"]
         bands = ta.BBANDS(dataframe, timeperiod=20, nbdevup=2.0, nbdevdn=2.0)
@@ -207,22 +161,15 @@ class ContextGatedStrategy(IStrategy):
         add_verdict_markers(dataframe, self.state.marks(metadata["pair"]))
         return dataframe
 
-    def _select_emas(self, dataframe: DataFrame) -> None:
-        """ema_fast / ema_slow / ema_trend: the columns of the parameters' current periods."""
-        for name in ("fast", "slow", "trend"):
-            period = getattr(self, f"ema_{name}_period").value
-            dataframe[f"ema_{name}"] = dataframe[f"ema_{name}_{period}"]
-
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
         # Deliberately broad: momentum turning up is only a *candidate*; the verdict (trend,
         # volatility, context) decides. With gating off these are the plain TA entries.
-        self._select_emas(dataframe)  # the epoch's periods in hyperopt
+        select_emas(dataframe, self)  # the epoch's periods in hyperopt
         rsi = dataframe["rsi"]
-        threshold = self.entry_rsi.value
         candidate = (
-            (rsi > threshold)
-            & (rsi.shift(1) <= threshold)  # a pullback recovering
+            (rsi > self.entry_rsi.value)
+            & (rsi.shift(1) <= self.entry_rsi.value)  # a pullback recovering
             & (dataframe["close"] > dataframe["ema_trend"])  # inside a long uptrend
             & (dataframe["volume"] > 0)
         )
