@@ -1,5 +1,6 @@
 # Every target installs what it needs into .venv first (idempotent: re-runs only when
-# pyproject.toml changes).
+# pyproject.toml or the lockfile changes). Versions come from requirements/dev.lock (hashes
+# checked); `make lock` refreshes the lockfiles after a change to pyproject.toml.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -32,7 +33,7 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-llm lint format bench backtest evaluate up down logs ps run clean
+.PHONY: help install lock test test-llm lint format bench backtest evaluate up down logs ps run clean
 
 help:
 	@echo "make backtest   real Freqtrade backtest of the strategy (embedded Redis, rules verdicts)"
@@ -43,14 +44,19 @@ help:
 	@echo "make bench      benchmarks (figures printed; --json in bench/*.py)"
 	@echo "make up/down/logs/ps   Docker Compose: Redis, sidecar, bots"
 	@echo "make run        without Docker: embedded Redis, sidecar and a Freqtrade dry-run"
+	@echo "make lock       refresh the hash-locked requirements/*.lock from pyproject.toml"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[bot,dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock: install
+	bash scripts/lock.sh
 
 test: install
 	@bash scripts/ensure-test-tools.sh || true

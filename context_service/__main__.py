@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "markets": ("context_service.kucoin.markets", "save or inspect a markets snapshot"),
     "backtest": ("context_service.backtest.run", "real Freqtrade backtest, offline-capable"),
     "evaluate": ("context_service.evaluate.cli", "gated vs ungated vs random gate vs buy-and-hold"),
+    "freqtrade": (
+        "context_service.backtest.passthrough",
+        "any freqtrade subcommand, with the markets snapshot when offline",
+    ),
     "fleet": ("context_service.fleet.cli", "render and check the multi-bot compose file"),
     "feeds": ("context_service.evidence.cli", "evidence feeds: status, sources, archive import"),
 }

@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from context_service import __version__
-from context_service.api import errors
+from context_service import __version__, observability
+from context_service.api import docs, errors
 from context_service.api.auth import Authenticate
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
         app.state.redis_health = RedisHealth(
             app.state.service.components.redis, settings.redis_probe_interval_s
         )
+        observability.watch(app.state.service, lambda: getattr(app.state, "fleet_monitor", None))
         retention = None
         if owns_service and settings.retention_interval_s > 0:
             failures = app.state.service.components.metrics.retention_failures
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
         version=__version__,
         description="Token-budgeted, point-in-time LLM verdicts under hard cost caps.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs.install from local assets (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service = service
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     app.state.tokens = TokenBook(settings, fleet_bots(settings.fleet_file))
     set_time_window(window_from_settings(settings))
     errors.install(app)
+    docs.install(app)
     app.include_router(api_router())
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

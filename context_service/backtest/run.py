@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from context_service.backtest.analysis import analysis_overrides
 from context_service.backtest.data import DataProblem, ensure_candles
 from context_service.client.factory import ConfigProblem, configured_budget
 from context_service.evidence.backtest import EvidenceProblem
@@ -144,14 +145,9 @@ def _overlay(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
     if getattr(args, "no_regime_responses", False):  # callers building their own Namespace
         context["regime_responses"] = False
     if args.analysis:
-        # Analysis runs compare signals between backtests of different lengths: path-dependent
-        # limits (daily caps, protections) would differ between them and report false bias.
-        context.update(max_entries_per_day=0, max_daily_loss=0.0)
-        # lookahead-analysis raises the wallet to 1e9 and the stake to 10k "to avoid false
-        # positives"; Freqtrade's available_capital would still cap the wallet at the budget and
-        # block every entry. The budget guard keeps its budget through context.budget.
-        context["budget"] = configured_budget(config)
-        overlay["available_capital"] = 1_000_000_000
+        analysis = analysis_overrides(config)
+        context.update(analysis.pop("context"))
+        overlay.update(analysis)
     if context:
         overlay["context"] = context
     if args.pairs:

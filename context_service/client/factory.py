@@ -1,7 +1,8 @@
 """Everything the strategy needs at run time, built from the Freqtrade config and CTX_* settings.
 
 The Freqtrade config's ``"context"`` section holds the strategy's own options (validated by
-:class:`StrategyOptions`); the budget is the config's ``available_capital``.
+:class:`~context_service.client.options.StrategyOptions`); the budget is the config's
+``available_capital``. The context pickles for hyperopt workers without its engine connection.
 """
 
 from __future__ import annotations
@@ -10,119 +11,28 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
+from context_service.client.notify import BotNotifier
+from context_service.client.options import ConfigProblem as ConfigProblem
+from context_service.client.options import StrategyOptions, budget_limits, read_options
+from context_service.client.options import configured_budget as configured_budget
 from context_service.client.regime import RegimeTracker, regime_tracker
 from context_service.client.stats import GatingStats, register
-from context_service.fleet.lease import validate_account
-from context_service.keys import DEFAULT_PREFIX, Keyspace, validate_bot_id
+from context_service.keys import Keyspace, validate_bot_id
 from context_service.redis_text import as_text
-from context_service.risk.budget import BudgetDecision, BudgetGuard, BudgetLimits, Position
+from context_service.risk.budget import BudgetDecision, BudgetGuard, Position
 from context_service.risk.critical import CriticalKind, report_critical
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
 from context_service.risk.refusals import Refusal
-from context_service.settings import Settings, VerdictProviderName, get_settings
+from context_service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 BACKTEST_ID_PREFIX = "backtest"
 LEASE_RENEW_S = 30.0  # the lease TTL is 90 s: renewed well before it lapses
-
-
-class StrategyOptions(BaseModel):
-    """The ``"context"`` section of a Freqtrade config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gating: bool = Field(default=True, description="Ask the engine before every entry.")
-    min_confidence: float | None = Field(default=None, ge=0, le=1)
-    bot_id: str | None = None
-    account: str | None = Field(default=None, description="Sub-account name for the lease.")
-    lease_holder: str | None = Field(
-        default=None,
-        description="Name this instance holds the lease under (default: the bot id); staged "
-        "deploys give each container its own, so the lease tells old and new apart.",
-    )
-    budget: float | None = Field(default=None, gt=0, description="Defaults to available_capital.")
-    per_pair_cap: float | None = Field(default=None, gt=0)
-    fee_rate: float = Field(default=0.001, ge=0, lt=0.1, description="Worst-case fee reserve.")
-    max_entries_per_day: int = Field(default=0, ge=0)
-    max_daily_loss: float = Field(default=0.0, ge=0, description="Quote currency, 0 = off.")
-    provider: VerdictProviderName | None = None
-    record_memory: bool | None = None
-    key_prefix: str = DEFAULT_PREFIX
-    evidence: list[Literal["news", "sentiment"]] = Field(
-        default_factory=list,
-        description="In-process runs: archives whose evidence each decision sees as of its "
-        "candle (docs/feeds.md).",
-    )
-    knowledge_file: str | None = Field(
-        default=None,
-        description="Goals, constraints and pinned facts pushed into the context at start-up "
-        "(YAML or JSON; relative paths are inside the user_data directory).",
-    )
-
-    regime_responses: bool = Field(
-        default=True,
-        description="Enforce the knowledge file's regime responses (stake scale, entry pause, "
-        "trailing-stop tightening) and push regime evidence; false turns both off.",
-    )
-
-    _bot = field_validator("bot_id", "lease_holder")(
-        lambda cls, v: None if v is None else validate_bot_id(v)
-    )
-    # Checked here with the lease's own rule: a name the sidecar refuses would otherwise leave
-    # the bot running with every entry refused for "lease not held".
-    _account = field_validator("account")(lambda cls, v: None if v is None else validate_account(v))
-
-
-class ConfigProblem(ValueError):
-    """The Freqtrade config cannot run this strategy safely."""
-
-
-def read_options(config: dict[str, Any]) -> StrategyOptions:
-    try:
-        return StrategyOptions.model_validate(config.get("context") or {})
-    except ValidationError as exc:
-        raise ConfigProblem(f'invalid "context" section in the Freqtrade config: {exc}') from exc
-
-
-def configured_budget(config: dict[str, Any]) -> float | None:
-    """The bot's budget: ``context.budget``, else the config's ``available_capital``."""
-    return (config.get("context") or {}).get("budget") or config.get("available_capital")
-
-
-def budget_limits(config: dict[str, Any], options: StrategyOptions) -> BudgetLimits:
-    budget = configured_budget(config)
-    if not budget:
-        raise ConfigProblem(
-            "no budget: set available_capital (and dry_run_wallet) to the sub-account's "
-            'allocation, or "context": {"budget": ...}'
-        )
-    slots = config.get("max_open_trades")
-    if slots == -1 or slots == float("inf"):
-        # "as many as there are pairs" (lookahead-analysis forces this): one slot per pair
-        slots = len(config.get("exchange", {}).get("pair_whitelist") or []) or 1
-    if not isinstance(slots, int) or slots < 1:
-        raise ConfigProblem("max_open_trades must be a positive integer (budget slots)")
-    wallet = config.get("dry_run_wallet")
-    if config.get("dry_run") and isinstance(wallet, int | float) and wallet > float(budget):
-        logger.warning(
-            "dry_run_wallet %s exceeds the budget %s: the guard still caps exposure at %s",
-            wallet,
-            budget,
-            budget,
-        )
-    return BudgetLimits(
-        budget=float(budget),
-        max_open_trades=slots,
-        per_pair_cap=options.per_pair_cap,
-        fee_rate=max(options.fee_rate, float(config.get("fee") or 0.0)),
-    )
 
 
 @dataclass
@@ -147,11 +57,49 @@ class StrategyContext:
     config_hash: str | None = None
     lease_renewed_at: datetime | None = None
     regimes: RegimeTracker | None = None
+    # Messages to the user's Telegram/webhook through Freqtrade (dry-run/live; notify.py).
+    notifier: BotNotifier | None = field(default=None, repr=False)
+
+    # --- hyperopt workers ---------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """What goes to a hyperopt worker process: everything but the engine connection.
+
+        Freqtrade pickles the strategy (and this context with it) for each parallel epoch; a
+        Redis client and the engine hold locks and sockets that cannot cross processes. The
+        worker builds its own in-process engine in :meth:`__setstate__`.
+        """
+        if not self.in_process and self.client is not None:
+            raise TypeError("a live strategy context (HTTP client, journal) is not picklable")
+        state = dict(self.__dict__)
+        state["client"] = None
+        state["gate"] = None
+        state["notifier"] = None  # Freqtrade's RPC stays in the live process
+        state["_min_confidence"] = self.gate.min_confidence if self.gate else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        min_confidence = state.pop("_min_confidence", None)
+        self.__dict__.update(state)
+        if min_confidence is None:
+            return  # no gating: nothing to connect
+        self.client = _in_process_client(
+            self.settings, self.options, self.bot_id, hyperopt=True, wipe=False
+        )
+        self.gate = VerdictGate(self.client, self.bot_id, min_confidence, self.stats)
+        self.knowledge_pending = bool(self.knowledge)  # the worker's engine starts empty
+
+    def attach_notifier(self, notifier: BotNotifier) -> None:
+        """Send verdicts, refusals of note and lease events to the user (dry-run/live)."""
+        self.notifier = notifier
+        if self.gate is not None:
+            self.gate.on_verdict = notifier.verdict
 
     # --- entries --------------------------------------------------------------------------
     def refuse(self, pair: str, refusal: Refusal, detail: str | None = None) -> bool:
         """Count ``refusal`` and log it with its detail; always False (the entry's answer)."""
         self.stats.refuse(refusal)
+        if self.notifier is not None:
+            self.notifier.refusal(pair, refusal, detail)
         log = logger.debug if self.in_process else logger.info
         log("entry refused on %s: %s", pair, detail or refusal)
         return False
@@ -217,6 +165,9 @@ class StrategyContext:
             (logger.info if status.held else logger.error)(
                 "sub-account lease %s: %s", "held" if status.held else "NOT held", status.reason
             )
+            if self.notifier is not None:
+                state = "held again" if status.held else "NOT held: every entry is refused"
+                self.notifier.event(f"sub-account lease {account} {state} ({status.reason})")
         self.lease_held = status.held
 
     def live_preflight(self) -> str | None:
@@ -315,8 +266,23 @@ def _verdict_fields(verdict) -> dict[str, Any]:
     }
 
 
+def min_confidence_override(options: StrategyOptions, settings: Settings) -> float | None:
+    """An operator's explicit minimum confidence: the config's ``context.min_confidence``, else
+    ``CTX_MIN_CONFIDENCE`` when it is set; None leaves the strategy's parameter in force."""
+    if options.min_confidence is not None:
+        return options.min_confidence
+    if "min_confidence" in settings.model_fields_set:
+        return settings.min_confidence
+    return None
+
+
 def _in_process_client(
-    settings: Settings, options: StrategyOptions, bot_id: str, *, hyperopt: bool = False
+    settings: Settings,
+    options: StrategyOptions,
+    bot_id: str,
+    *,
+    hyperopt: bool = False,
+    wipe: bool = True,
 ) -> ContextClient:
     from context_service.client.inprocess import InProcessContextClient
     from context_service.contract import VerdictSource
@@ -326,19 +292,24 @@ def _in_process_client(
 
     if options.provider:
         settings = settings.model_copy(update={"verdict_provider": options.provider})
+    if hyperopt and settings.verdict_provider == "llm":
+        # Hundreds of epochs over the same candles: never the paid LLM. The rules give the
+        # same answers every epoch; replay (cached dry-run verdicts) is kept when asked for.
+        logger.warning("hyperopt: verdict provider 'llm' replaced by the in-process rules")
+        settings = settings.model_copy(update={"verdict_provider": "rules"})
     try:
         chain = chain_from(settings.verdict_provider)
     except ValueError as exc:
         raise ConfigProblem(f"context.provider / CTX_VERDICT_PROVIDER: {exc}") from None
     record = settings.backtest_memory if options.record_memory is None else options.record_memory
-    if hyperopt and options.record_memory is None:
+    if hyperopt:
         record = False  # parallel hyperopt workers would wipe each other's backtest memory
     redis = connect(settings)
     keyspace = Keyspace(prefix=options.key_prefix)
-    if record:
+    if (record or hyperopt) and wipe:  # hyperopt: its audit trail starts empty each run
         wipe_backtest_memory(redis, keyspace, bot_id)
     llm = None
-    if VerdictSource.llm in chain and settings.llm_enabled:
+    if not hyperopt and VerdictSource.llm in chain and settings.llm_enabled:
         from context_service.llm.client import LLMClient
 
         llm = LLMClient.from_settings(settings)
@@ -378,12 +349,15 @@ def build_strategy_context(
     settings = settings or get_settings()
     options = read_options(config)
     limits = budget_limits(config, options)
+    hyperopt = str(config.get("runmode", "")) == "hyperopt"
     default_id = settings.backtest_bot_id if in_process else settings.bot_id
+    if hyperopt:
+        # Its own audit trail: epochs never mix into the last backtest's (plot markers).
+        default_id = f"{settings.backtest_bot_id}-hyperopt"
     bot_id = validate_bot_id(options.bot_id or default_id)
     stats = register(GatingStats(bot_id=bot_id, gating=options.gating, budget=limits.budget))
     if client is None and (options.gating or not in_process):
         if in_process:
-            hyperopt = str(config.get("runmode", "")).endswith("hyperopt")
             client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
             if options.evidence:
                 from context_service.evidence.backtest import EvidenceProblem, attach_evidence

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pandas import DataFrame, Series
+import talib.abstract as ta
+from pandas import DataFrame, Series, concat
 
 from context_service.client.snapshot import SNAPSHOT_COLUMNS
 from context_service.client.state import Row
@@ -38,6 +39,29 @@ PLOT_CONFIG: dict[str, Any] = {
         },
     },
 }
+
+
+EMA_NAMES = ("fast", "slow", "trend")
+
+
+def with_emas(dataframe: DataFrame, params: Any) -> DataFrame:
+    """``ema_<name>_<period>`` for every period of ``params.ema_<name>_period.range``: the
+    whole range in hyperopt (indicators are computed once, each epoch picks its columns), else
+    the value. Joined at once: one column at a time would fragment the frame (~180 EMAs)."""
+    emas = {
+        f"ema_{name}_{period}": ta.EMA(dataframe, timeperiod=period)
+        for name in EMA_NAMES
+        for period in getattr(params, f"ema_{name}_period").range
+    }
+    kept = dataframe.drop(columns=list(emas), errors="ignore")
+    return concat([kept, DataFrame(emas, index=dataframe.index)], axis=1)
+
+
+def select_emas(dataframe: DataFrame, params: Any) -> None:
+    """``ema_fast`` / ``ema_slow`` / ``ema_trend``: the columns of the parameters' values."""
+    for name in EMA_NAMES:
+        period = getattr(params, f"ema_{name}_period").value
+        dataframe[f"ema_{name}"] = dataframe[f"ema_{name}_{period}"]
 
 
 def candle_epochs(dates: Series) -> np.ndarray:

@@ -65,6 +65,8 @@ class VerdictGate:
     _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
     # (pair, candidate) -> (candle, when it was first asked) while no verdict is there yet
     _pending: dict[tuple[str, Candidate], tuple[datetime, float]] = field(default_factory=dict)
+    # Told of every fresh verdict (the user's Telegram/webhook in dry-run/live; notify.py).
+    on_verdict: Callable[[Verdict], None] | None = None
 
     def fetch(
         self,
@@ -114,6 +116,8 @@ class VerdictGate:
         self.stats.record_verdict(verdict, time.perf_counter() - started)
         self._cache[key] = verdict
         self._failures.pop(key, None)
+        if self.on_verdict is not None:
+            self.on_verdict(verdict)
         return verdict
 
     def _still_pending(self, key: tuple[str, Candidate], candle: datetime) -> None:

@@ -110,6 +110,11 @@ class FleetMonitor:
             self._latest.update(results)
         return results
 
+    def last_statuses(self) -> dict[str, BotStatus]:
+        """The statuses of the last poll as they are, never polling (metrics scrapes)."""
+        with self._lock:
+            return dict(self._latest)
+
     def latest(self) -> dict[str, BotStatus]:
         """The last status of each bot. Before the first poll has finished, waits for the one
         in flight (the background thread's) or runs one: bots are never polled twice at once."""

@@ -128,12 +128,22 @@ def check_fleet(fleet: Fleet, root: Path) -> list[Problem]:
     problems: list[Problem] = []
     shared = _env(root, fleet.shared_env_file, SHARED_TEMPLATE, "shared", problems)
     if shared is not None:
-        unset = [k for k in SHARED_REQUIRED if not is_set(shared, k)]
+        unset = [k for k in SHARED_REQUIRED if not shared.get(k, "").strip()]
+        template = [k for k in SHARED_REQUIRED if k not in unset and not is_set(shared, k)]
         if unset:
             problems.append(
                 Problem("error", "shared", f"{', '.join(unset)} not set in {fleet.shared_env_file}")
             )
-        else:
+        if template:
+            problems.append(
+                Problem(
+                    "error",
+                    "shared",
+                    f"{', '.join(template)} in {fleet.shared_env_file} still hold a template "
+                    "placeholder: replace them with real values",
+                )
+            )
+        if not unset and not template:
             problems += _short_secrets(shared, fleet.shared_env_file)
         if is_set(shared, "CTX_API_TOKEN"):
             problems.append(

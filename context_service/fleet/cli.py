@@ -18,6 +18,7 @@ from context_service.fleet.compose import write_fleet
 from context_service.fleet.envfiles import EnvFileError
 from context_service.fleet.killswitch import switch
 from context_service.fleet.model import Fleet, FleetFileError, load_fleet
+from context_service.fleet.observability import PROFILE, write_scrape_token
 
 DEFAULT_FLEET_FILE = Path("bots.yaml")
 SHARED_SERVICES = ("redis", "sidecar")
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="check, render, then start everything (or one bot)")
     up.add_argument("--bot", help="start only this bot (Redis and the sidecar if needed)")
     up.add_argument("--no-build", action="store_true", help="do not rebuild images")
+    up.add_argument(
+        "--observability",
+        action="store_true",
+        help="also start Prometheus (127.0.0.1:9090) and Grafana (127.0.0.1:3000)",
+    )
     down = sub.add_parser("down", help="stop everything (or one bot)")
     down.add_argument("--bot", help="stop and remove only this bot's container")
     logs = sub.add_parser("logs", help="follow the logs (of everything or one bot)")
@@ -129,7 +135,12 @@ def _compose_base(args: argparse.Namespace, fleet: Fleet) -> list[str]:
     compose command line that uses it."""
     rendered = write_fleet(fleet, args.root / args.fleet, args.root)
     command = runner.find_compose()
-    return runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
+    runner.check_engine()
+    base = runner.compose_base(command, fleet.project, args.root, rendered.compose_file)
+    if getattr(args, "observability", False):
+        write_scrape_token(fleet, args.root)
+        base += ["--profile", PROFILE]
+    return base
 
 
 def _compose(args: argparse.Namespace, fleet: Fleet, *tail: str) -> int:
@@ -208,7 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in handlers:
             return handlers[args.command](args, fleet)
         return _compose(args, fleet, "ps")
-    except (FleetFileError, EnvFileError, OSError, runner.ComposeNotFound) as exc:
+    except (
+        FleetFileError,
+        EnvFileError,
+        OSError,
+        runner.ComposeNotFound,
+        runner.EngineUnreachable,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

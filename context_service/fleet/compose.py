@@ -8,6 +8,7 @@ through ``env_file`` entries that point at git-ignored files.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from context_service.fleet.model import BOT_API_PORT_IN_CONTAINER, BotSpec, Fleet
+from context_service.fleet.observability import OBSERVABILITY_VOLUMES, observability_services
 from context_service.fleet.tokens import TOKENS_FILE_NAME, write_bot_tokens
 
 GENERATED_DIR = Path("docker/generated")
@@ -131,8 +133,21 @@ def _sidecar(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
     return service
 
 
-def bot_config(bot: BotSpec) -> dict[str, Any]:
-    """The per-bot Freqtrade config layered over the base config (no secrets in it)."""
+def frequi_origins(bots: Sequence[BotSpec]) -> list[str]:
+    """Where a FreqUI may be served from: every bot's published API port on this machine.
+
+    FreqUI lists several bots in one page by calling each bot's API from the page's origin (the
+    bot that served it); each bot must allow the others' origins (Freqtrade's CORS_origins).
+    """
+    hosts = ("127.0.0.1", "localhost")
+    return [f"http://{host}:{bot.api_port}" for bot in bots for host in hosts]
+
+
+def bot_config(bot: BotSpec, cors_origins: Sequence[str] = ()) -> dict[str, Any]:
+    """The per-bot Freqtrade config layered over the base config (no secrets in it).
+
+    ``cors_origins``: the FreqUI origins allowed to call this bot (:func:`frequi_origins`).
+    """
     budget = float(bot.budget_usdt)
     return {
         "bot_name": bot.id,
@@ -159,7 +174,7 @@ def bot_config(bot: BotSpec) -> dict[str, Any]:
             "listen_port": BOT_API_PORT_IN_CONTAINER,
             "verbosity": "error",
             "enable_openapi": False,
-            "CORS_origins": [],
+            "CORS_origins": list(cors_origins),
         },
     }
 
@@ -221,6 +236,7 @@ def render_compose(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
     services: dict[str, Any] = {"redis": _redis(fleet), "sidecar": _sidecar(fleet, fleet_file)}
     for bot in fleet.bots:
         services[bot.service] = _bot(fleet, bot)
+    services.update(observability_services(_limits, _hardening()))  # profile, off by default
     # No top-level "name": docker-compose 1.x rejects it; the CLI passes --project-name instead.
     return {
         "services": services,
@@ -229,7 +245,7 @@ def render_compose(fleet: Fleet, fleet_file: Path) -> dict[str, Any]:
             "backend": {"internal": True},
             "egress": {},
         },
-        "volumes": {"redis-data": {}, "sidecar-data": {}},
+        "volumes": {"redis-data": {}, "sidecar-data": {}, **OBSERVABILITY_VOLUMES},
     }
 
 
@@ -252,9 +268,11 @@ def write_fleet(fleet: Fleet, fleet_file: Path, root: Path) -> Rendered:
     compose_path = out / COMPOSE_NAME
     compose_path.write_text(compose_yaml(render_compose(fleet, relative_fleet)), encoding="utf-8")
     configs: dict[str, Path] = {}
+    origins = frequi_origins(fleet.bots)
     for bot in fleet.bots:
         path = out / f"{bot.id}.config.json"
-        path.write_text(json.dumps(bot_config(bot), indent=2) + "\n", encoding="utf-8")
+        config = bot_config(bot, origins)
+        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         configs[bot.id] = path
         for sub in ("logs", "db"):
             (root / "user_data" / sub / bot.id).mkdir(parents=True, exist_ok=True)

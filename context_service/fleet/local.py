@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from context_service.credentials import token_hash
-from context_service.fleet.compose import bot_config
+from context_service.fleet.compose import bot_config, frequi_origins
 from context_service.fleet.model import BotSpec, FleetFileError, load_fleet
 
 KUCOIN_PROBE_URL = "https://api.kucoin.com/api/v1/timestamp"
@@ -98,7 +98,7 @@ def _prepare(root: Path, bot: BotSpec, fleet_path: Path | None) -> dict[str, str
     state.mkdir(parents=True, exist_ok=True)
     for sub in ("logs", "db"):
         (root / "user_data" / sub / bot.id).mkdir(parents=True, exist_ok=True)
-    config = bot_config(bot)
+    config = bot_config(bot, frequi_origins([bot]))
     config["dry_run"] = True
     config["api_server"]["listen_ip_address"] = "127.0.0.1"
     config["api_server"]["listen_port"] = bot.api_port

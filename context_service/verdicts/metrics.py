@@ -1,14 +1,29 @@
-"""Prometheus metrics of the context service (one registry per service instance)."""
+"""Prometheus metrics of the context service (one registry per service instance).
+
+Counters and histograms are updated as things happen; the state gauges (cap headroom,
+breakers, feeds, bots, Redis) are read at scrape time by
+:class:`context_service.observability.StateCollector`. The process and GC collectors are
+registered here so every registry carries them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from context_service.memory import unreadable
+
+# Feed sources are free text from the feeds: only this many get their own label values.
+MAX_FEED_SOURCES = 50
 
 
 class _UnreadableRecords(Collector):
@@ -30,6 +45,14 @@ class ServiceMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        if registry is None:  # a fresh registry: the standard runtime collectors too
+            ProcessCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        # source -> (newest observed_at, last received), epoch seconds
+        self._feeds: dict[str, tuple[float, float]] = {}
+        self._feeds_lock = threading.Lock()
+        self.state_collector: Any = None  # set once by observability.watch
         self.verdicts = Counter(
             "ctx_verdicts",
             "Verdicts by source and action",
@@ -79,3 +102,22 @@ class ServiceMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+    # --- feeds ------------------------------------------------------------------------------
+    def record_evidence(self, objects: Iterable[Any], now: float | None = None) -> None:
+        """Note the newest ``observed_at`` per provenance source of upserted evidence."""
+        received = time.time() if now is None else now
+        with self._feeds_lock:
+            for obj in objects:
+                observed = getattr(obj, "observed_at", None)
+                if getattr(obj, "kind", None) != "evidence" or observed is None:
+                    continue
+                source = obj.provenance.source
+                if source not in self._feeds and len(self._feeds) >= MAX_FEED_SOURCES:
+                    source = "other"
+                newest, _ = self._feeds.get(source, (0.0, 0.0))
+                self._feeds[source] = (max(newest, observed.timestamp()), received)
+
+    def feeds(self) -> dict[str, tuple[float, float]]:
+        with self._feeds_lock:
+            return dict(self._feeds)

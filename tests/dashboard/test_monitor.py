@@ -106,3 +106,25 @@ def test_each_critical_log_line_alerts_once(
     critical = [a for a in sink.active() if ":critical:" in a.key]
     assert len(critical) == 1  # the day-old line is ignored, the new one alerts once
     assert critical[0].bot_id == "beta" and "boom" in critical[0].message
+
+
+def test_metrics_show_each_bots_reachability_and_daily_loss(
+    fleet_file, sink: AlertSink, fake_bots: dict[str, FakeBot], seeded_service
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from context_service.observability import StateCollector
+
+    monitor = _monitor(fleet_file, sink)
+    registry = CollectorRegistry()
+    registry.register(StateCollector(seeded_service, lambda: monitor))
+    before = generate_latest(registry).decode()
+    assert 'ctx_bot_up{bot_id="alpha"}' not in before  # not polled yet: no false "down"
+    fake_bots["beta"].today = -2.6
+    monitor.poll_once()
+    text = generate_latest(registry).decode()
+    assert 'ctx_bot_up{bot_id="alpha"} 1.0' in text
+    assert 'ctx_bot_up{bot_id="gamma"} 0.0' in text
+    assert 'ctx_bot_today_profit_usd{bot_id="beta"} -2.6' in text
+    assert 'ctx_bot_daily_loss_limit_usd{bot_id="beta"} 2.5' in text
+    assert 'ctx_bot_profit_closed_usd{bot_id="alpha"} 3.25' in text

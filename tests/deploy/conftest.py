@@ -6,8 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from verdicts.support import llm_mock, make_service
 
 from deploy.fleet_helpers import write_env
+
+__all__ = ["llm_mock", "make_service"]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -29,8 +29,23 @@ def test_missing_env_file_names_the_template(project: Path) -> None:
 
 def test_placeholder_shared_secrets_are_errors(project: Path) -> None:
     write_env(project / "docker/env/fleet.env", FREQTRADE__API_SERVER__USERNAME="change-me")
+    unset, template = _messages(project)
+    assert "FREQTRADE__API_SERVER__PASSWORD" in unset and "not set" in unset
+    assert "FREQTRADE__API_SERVER__USERNAME" in template and "placeholder" in template
+
+
+def test_a_commented_placeholder_is_still_a_placeholder(project: Path) -> None:
+    """What the template's reader writes: compose reads the value as 'change-me'."""
+    env = project / "docker/env/fleet.env"
+    key = "FREQTRADE__API_SERVER__PASSWORD="
+    lines = [
+        f"{key}change-me # fill me" if line.startswith(key) else line
+        for line in env.read_text(encoding="utf-8").splitlines()
+    ]
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (msg,) = _messages(project)
-    assert "FREQTRADE__API_SERVER__USERNAME" in msg and "FREQTRADE__API_SERVER__PASSWORD" in msg
+    assert "FREQTRADE__API_SERVER__PASSWORD" in msg and "placeholder" in msg
+    assert "fill me" not in msg
 
 
 def test_the_operator_token_stays_out_of_the_bots_env(project: Path) -> None:

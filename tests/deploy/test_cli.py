@@ -26,6 +26,7 @@ def compose_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(runner, "find_compose", lambda: [str(fake)])
+    monkeypatch.setattr(runner, "check_engine", lambda: None)  # the fake needs no engine
     return log
 
 
@@ -52,6 +53,17 @@ def test_up_checks_renders_and_starts_everything(project: Path, compose_calls: P
     assert _tail(call) == ["up", "--detach", "--remove-orphans", "--build"]
     assert (project / "docker/generated/compose.yaml").is_file()
     assert (project / "user_data/db/btc-trend").is_dir()
+
+
+def test_up_with_observability_adds_the_profile_and_the_scrape_token(
+    project: Path, compose_calls: Path
+) -> None:
+    assert _run(project, "up", "--observability") == 0
+    (call,) = _calls(compose_calls)
+    assert call[call.index("--profile") + 1] == "observability"
+    assert (project / "docker/generated/prometheus-token").read_text().startswith("Xq7-")
+    assert _run(project, "up") == 0  # without the flag: no profile
+    assert "--profile" not in _calls(compose_calls)[-1]
 
 
 def test_up_refuses_and_starts_nothing_when_something_is_missing(

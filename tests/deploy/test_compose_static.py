@@ -32,7 +32,8 @@ def _bots(doc: dict) -> dict[str, dict]:
 
 def test_one_service_per_bot_plus_redis_and_sidecar(rendered) -> None:
     _, doc = rendered
-    assert set(doc["services"]) == {"redis", "sidecar", "bot-btc-trend", "bot-alt-swing"}
+    default = {n for n, svc in doc["services"].items() if not svc.get("profiles")}
+    assert default == {"redis", "sidecar", "bot-btc-trend", "bot-alt-swing"}
 
 
 def test_redis_has_aof_volume_healthcheck_and_no_published_port(rendered) -> None:
@@ -180,7 +181,9 @@ def test_compose_itself_accepts_the_rendered_file(rendered, project: Path) -> No
         timeout=60,
     )
     services = yaml.safe_load(normalized.stdout)["services"]
-    assert set(services) == {"redis", "sidecar", "bot-btc-trend", "bot-alt-swing"}
+    assert {"redis", "sidecar", "bot-btc-trend", "bot-alt-swing"} <= set(services)
+    optional = {n for n, svc in services.items() if "observability" in svc.get("profiles", [])}
+    assert optional == {"prometheus", "grafana"}
 
 
 def test_per_bot_llm_caps_reach_the_sidecar(rendered, monkeypatch) -> None:

@@ -36,11 +36,32 @@ def test_bot_image_is_the_pinned_official_freqtrade_release() -> None:
     assert base == f"freqtradeorg/freqtrade:{version('freqtrade')}"
 
 
-def test_sidecar_image_is_python_311_slim() -> None:
+def test_sidecar_image_is_python_311_slim_pinned_by_exact_tag_or_digest() -> None:
     bases = [
         rest.split()[0] for word, rest in _instructions("Dockerfile.sidecar") if word == "FROM"
     ]
-    assert bases and all(b == "python:3.11-slim" for b in bases)
+    exact = re.compile(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?$")
+    assert bases and all(exact.match(b) for b in bases), bases
+
+
+@pytest.mark.parametrize(
+    ("name", "lock"),
+    [("Dockerfile.sidecar", "sidecar.lock"), ("Dockerfile.bot", "bot-image.lock")],
+)
+def test_images_install_from_their_hash_checked_lock(name: str, lock: str) -> None:
+    runs = " ".join(" ".join(rest.split()) for word, rest in _instructions(name) if word == "RUN")
+    assert "--require-hashes -r /" in runs and f"requirements/{lock}" in runs
+    # the package itself adds nothing unlocked
+    assert re.search(r"pip install (--user )?(--no-cache-dir )?--no-deps /", runs), runs
+    copies = " ".join(rest for word, rest in _instructions(name) if word == "COPY")
+    assert f"requirements/{lock}" in copies
+
+
+def test_bot_image_checks_that_freqtrades_pins_still_agree() -> None:
+    runs = " ".join(
+        " ".join(rest.split()) for word, rest in _instructions("Dockerfile.bot") if word == "RUN"
+    )
+    assert "--no-deps --require-hashes" in runs and runs.rstrip().endswith("pip check")
 
 
 @pytest.mark.parametrize("name", ["Dockerfile.bot", "Dockerfile.sidecar"])

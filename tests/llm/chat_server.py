@@ -18,6 +18,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
     seen: list[dict] = []
     delay_s = 0.0
     action = "hold"
+    # When set, the server holds its answer until the test releases it (a hung server).
+    hold: threading.Event | None = None
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -25,6 +27,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
             {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
         )
         time.sleep(type(self).delay_s)
+        hold = type(self).hold
+        if hold is not None:
+            hold.wait(timeout=60)
         if self.path != "/v1/chat/completions":
             self.send_error(404)
             return
@@ -56,9 +61,12 @@ def local_llm() -> Iterator[str]:
     _ChatHandler.seen = []
     _ChatHandler.delay_s = 0.0
     _ChatHandler.action = "hold"
+    _ChatHandler.hold = None
     server = _QuietServer(("127.0.0.1", 0), _ChatHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    if _ChatHandler.hold is not None:
+        _ChatHandler.hold.set()  # let a held handler finish before the server stops
     server.shutdown()
     server.server_close()

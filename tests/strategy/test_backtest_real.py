@@ -165,6 +165,38 @@ def test_every_entry_followed_a_point_in_time_buy_verdict(gated_run: BacktestRun
         assert datetime.fromisoformat(entry["as_of"]).astimezone(UTC) <= opened
 
 
+def test_plot_dataframe_after_the_backtest_shows_its_verdicts(
+    gated_run: BacktestRun, tmp_path: Path, shared_data: Path, markets_snapshot: Path, redis_url
+) -> None:
+    """Plain `freqtrade plot-dataframe` (through the passthrough) fills the Verdicts subplot
+    from the backtest's audit trail."""
+    overlay = tmp_path / "overlay.json"
+    overlay.write_text(json.dumps({"context": {"key_prefix": gated_run.keyspace.prefix}}))
+    env = {**os.environ, "CTX_REDIS_URL": redis_url, "CTX_MARKETS_SNAPSHOT": str(markets_snapshot)}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "context_service", "freqtrade", "--markets", "snapshot",
+            "plot-dataframe",
+            "--config", str(REPO_ROOT / "user_data" / "config.backtest.json"),
+            "--config", str(overlay),
+            "--strategy", "ContextGatedStrategy",
+            "--datadir", str(shared_data),
+            "--pairs", "BTC/USDT",
+            "--timerange", TIMERANGE,
+            "--no-trades",
+        ],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    audit = AuditTrail(gated_run.client, gated_run.keyspace.bot("backtest"))
+    filed = len(audit.query(kind="verdict", limit=100_000))
+    assert f"verdict markers: {filed} verdicts of bot 'backtest'" in output
+    plot = REPO_ROOT / "user_data" / "plot" / "freqtrade-plot-BTC_USDT-1h.html"
+    html = plot.read_text(encoding="utf-8")
+    assert '"name":"verdict_buy"' in html or '"name": "verdict_buy"' in html
+
+
 def test_gating_off_runs_the_plain_strategy(
     tmp_path: Path, shared_data: Path, markets_snapshot: Path, redis_url, keyspace
 ) -> None:

@@ -22,26 +22,38 @@ from freqtrade.enums import RunMode
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
-from freqtrade.strategy import IStrategy
+from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
 from pandas import DataFrame
 
+from context_service.backtest.marks import load_backtest_marks
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
-from context_service.client.factory import StrategyContext, build_strategy_context
+from context_service.client.factory import (
+    StrategyContext,
+    build_strategy_context,
+    min_confidence_override,
+)
 from context_service.client.frames import (
     PLOT_CONFIG,
     add_verdict_markers,
     candle_epochs,
     index_rows,
+    select_emas,
+    with_emas,
 )
+from context_service.client.notify import attach_notifier
 from context_service.client.regime_hooks import RegimeHooks
 from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
+from context_service.risk.protections import protections
 from context_service.risk.refusals import Refusal
+from context_service.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-IN_PROCESS_MODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.OTHER, RunMode.UTIL_NO_EXCHANGE}
+# PLOT: plot-dataframe asks nothing (bot_start loads the last backtest's verdicts only).
+_IN_PROCESS = ("backtest", "hyperopt", "other", "util_no_exchange", "plot")
+IN_PROCESS_MODES = {RunMode(mode) for mode in _IN_PROCESS}
 # How many past candidates / verdicts per pair to keep in live runs (backtests keep all).
 LIVE_HISTORY = 200
 
@@ -52,8 +64,8 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
     timeframe = "1h"
     can_short = False
     process_only_new_candles = True
-    # EMA(100) is the slowest indicator: 400 candles make its seed's weight e^-6 (recursive-
-    # analysis shows its values stable to well under 0.1%).
+    # The trend EMA is the slowest indicator: 400 candles leave its seed a weight of e^-8 at
+    # period 100, e^-6.6 at 120 (recursive-analysis: stable to well under 0.1%).
     startup_candle_count: int = 400
 
     minimal_roi = {"0": 0.15, "1440": 0.06, "4320": 0.0}
@@ -70,38 +82,18 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
         "stoploss_on_exchange": False,
     }
 
-    # Indicator parameters
-    ema_fast_period = 21
-    ema_slow_period = 50
-    ema_trend_period = 100
-    atr_trailing_multiplier = 2.5
+    # Hyperoptable (``freqtrade hyperopt --spaces buy sell``; docs/strategy.md). The config's
+    # context.min_confidence (or CTX_MIN_CONFIDENCE) overrides min_verdict_confidence.
+    entry_rsi = IntParameter(30, 50, default=40, space="buy")  # RSI recovering through it
+    ema_fast_period = IntParameter(8, 30, default=21, space="buy")
+    ema_slow_period = IntParameter(35, 80, default=50, space="buy")
+    ema_trend_period = IntParameter(60, 120, default=100, space="buy")
+    min_verdict_confidence = DecimalParameter(0.5, 0.9, default=0.6, decimals=2, space="buy")
+    atr_trailing_multiplier = DecimalParameter(1.5, 4.0, default=2.5, decimals=1, space="sell")
 
     @property
     def protections(self) -> list[dict[str, Any]]:
-        return [
-            {"method": "CooldownPeriod", "stop_duration_candles": 2},
-            {
-                "method": "StoplossGuard",
-                "lookback_period_candles": 24,
-                "trade_limit": 3,
-                "stop_duration_candles": 12,
-                "only_per_pair": False,
-            },
-            {
-                "method": "MaxDrawdown",
-                "lookback_period_candles": 72,
-                "trade_limit": 5,
-                "stop_duration_candles": 24,
-                "max_allowed_drawdown": 0.15,
-            },
-            {
-                "method": "LowProfitPairs",
-                "lookback_period_candles": 96,
-                "trade_limit": 2,
-                "stop_duration_candles": 48,
-                "required_profit": -0.03,
-            },
-        ]
+        return protections()  # context_service/risk/protections.py
 
     plot_config = PLOT_CONFIG  # indicators, regimes, and verdict markers on their candles
 
@@ -128,13 +120,22 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
     def bot_start(self, **kwargs) -> None:
         """Called once after the strategy is loaded: build the engine client, risk ledgers and,
         before live trading, run the preflight (a failure stops the bot, and should Freqtrade
-        carry on anyway, every entry is refused as ``blocked``)."""
+        carry on anyway, every entry is refused as ``blocked``). Plots: the markers only."""
+        if self.config.get("runmode") == RunMode.PLOT:
+            load_backtest_marks(self.state, self.config, get_settings())
+            return
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
+        if not self.in_process:  # verdicts and notable events to the user's Telegram/webhook
+            attach_notifier(self.ctx, getattr(self, "dp", None))
+        if (override := min_confidence_override(self.ctx.options, self.ctx.settings)) is not None:
+            self.min_verdict_confidence.value = override
         if self.config.get("runmode") == RunMode.LIVE:
             problem = self.ctx.live_preflight()
             if problem:
                 # Refuse to start; and should the exception be swallowed, refuse every entry.
                 self.ctx.blocked_reason = problem
+                if self.ctx.notifier is not None:
+                    self.ctx.notifier.event(f"live trading refused, entries blocked: {problem}")
                 raise OperationalException(problem)
         if not self.in_process:
             self.ctx.rebuild_daily_ledger(Trade.get_trades_proxy())
@@ -150,9 +151,8 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
         dataframe["macd"] = macd["macd"]
         dataframe["macdsignal"] = macd["macdsignal"]
         dataframe["macdhist"] = macd["macdhist"]
-        dataframe["ema_fast"] = ta.EMA(dataframe, timeperiod=self.ema_fast_period)
-        dataframe["ema_slow"] = ta.EMA(dataframe, timeperiod=self.ema_slow_period)
-        dataframe["ema_trend"] = ta.EMA(dataframe, timeperiod=self.ema_trend_period)
+        dataframe = with_emas(dataframe, self)  # every period of the ranges in hyperopt
+        select_emas(dataframe, self)
         dataframe["atr"] = ta.ATR(dataframe, timeperiod=14)
         dataframe["atr_pct"] = dataframe["atr"] / dataframe["close"]
         bands = ta.BBANDS(dataframe, timeperiod=20, nbdevup=2.0, nbdevdn=2.0)
@@ -168,10 +168,11 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
         """Mark entry *candidates* and remember their rows (the verdict asks read them)."""
         # Deliberately broad: momentum turning up is only a *candidate*; the verdict (trend,
         # volatility, context) decides. With gating off these are the plain TA entries.
+        select_emas(dataframe, self)  # the epoch's periods in hyperopt
         rsi = dataframe["rsi"]
         candidate = (
-            (rsi > 40)
-            & (rsi.shift(1) <= 40)  # a pullback recovering
+            (rsi > self.entry_rsi.value)
+            & (rsi.shift(1) <= self.entry_rsi.value)  # a pullback recovering
             & (dataframe["close"] > dataframe["ema_trend"])  # inside a long uptrend
             & (dataframe["volume"] > 0)
         )
@@ -241,6 +242,8 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
         """Ask for the verdicts of candle ``signal``'s candidates (see client/asks.py)."""
         if self.ctx is None:
             return
+        if self.ctx.gate is not None:  # the parameter's value (a hyperopt epoch sets its own)
+            self.ctx.gate.min_confidence = float(self.min_verdict_confidence.value)
         self._regimes()  # the asks skip entries a regime pause refuses anyway
         trades = Trade.get_trades_proxy(is_open=True)
         stop = not self.in_process  # live: a dead sidecar must not stall every pair
@@ -379,7 +382,8 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
         distance = self.state.atr_pct_at(pair, int(signal_time.timestamp()))
         if distance is None or current_profit < distance:
             return None
-        multiplier = self.atr_trailing_multiplier * self._stop_scale(pair, signal_time, trade.id)
+        multiplier = float(self.atr_trailing_multiplier.value)
+        multiplier *= self._stop_scale(pair, signal_time, trade.id)
         return -max(multiplier * distance, 0.01)
 
     # --- trade memory ---------------------------------------------------------------------------

@@ -58,4 +58,5 @@ def upsert_evidence(
     if problems:
         return invalid_batch(problems, len(batch.objects))
     stored = service.upsert(batch.bot_id, objects)
+    service.components.metrics.record_evidence(stored)  # feed lag gauges
     return UpsertResult(bot_id=batch.bot_id, upserted=len(stored), ids=[o.id for o in stored])

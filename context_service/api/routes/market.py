@@ -43,6 +43,7 @@ def upsert_market_evidence(
         return invalid_batch(problems, len(batch.objects))
     try:
         stored = service.upsert_market(objects)
+        service.components.metrics.record_evidence(stored)  # feed lag gauges
     except MarketEvidenceError as exc:
         return JSONResponse(status_code=422, content={"message": f"{exc}; nothing was written"})
     return MarketUpsertResult(upserted=len(stored), ids=[o.id for o in stored])
