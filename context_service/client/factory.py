@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from context_service.client.backtest_engine import in_process_client
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
 from context_service.client.notify import BotNotifier
@@ -21,8 +22,7 @@ from context_service.client.options import StrategyOptions, budget_limits, read_
 from context_service.client.options import configured_budget as configured_budget
 from context_service.client.regime import RegimeTracker, regime_tracker
 from context_service.client.stats import GatingStats, register
-from context_service.keys import Keyspace, validate_bot_id
-from context_service.redis_text import as_text
+from context_service.keys import validate_bot_id
 from context_service.risk.budget import BudgetDecision, BudgetGuard, Position
 from context_service.risk.critical import CriticalKind, report_critical
 from context_service.risk.daily import DailyLimits, DailyRiskLedger
@@ -31,7 +31,6 @@ from context_service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-BACKTEST_ID_PREFIX = "backtest"
 LEASE_RENEW_S = 30.0  # the lease TTL is 90 s: renewed well before it lapses
 
 
@@ -82,7 +81,7 @@ class StrategyContext:
         self.__dict__.update(state)
         if min_confidence is None:
             return  # no gating: nothing to connect
-        self.client = _in_process_client(
+        self.client = in_process_client(
             self.settings, self.options, self.bot_id, hyperopt=True, wipe=False
         )
         self.gate = VerdictGate(self.client, self.bot_id, min_confidence, self.stats)
@@ -276,68 +275,6 @@ def min_confidence_override(options: StrategyOptions, settings: Settings) -> flo
     return None
 
 
-def _in_process_client(
-    settings: Settings,
-    options: StrategyOptions,
-    bot_id: str,
-    *,
-    hyperopt: bool = False,
-    wipe: bool = True,
-) -> ContextClient:
-    from context_service.client.inprocess import InProcessContextClient
-    from context_service.contract import VerdictSource
-    from context_service.memory.connection import connect
-    from context_service.service import ContextService
-    from context_service.verdicts.chain import chain_from
-
-    if options.provider:
-        settings = settings.model_copy(update={"verdict_provider": options.provider})
-    if hyperopt and settings.verdict_provider == "llm":
-        # Hundreds of epochs over the same candles: never the paid LLM. The rules give the
-        # same answers every epoch; replay (cached dry-run verdicts) is kept when asked for.
-        logger.warning("hyperopt: verdict provider 'llm' replaced by the in-process rules")
-        settings = settings.model_copy(update={"verdict_provider": "rules"})
-    try:
-        chain = chain_from(settings.verdict_provider)
-    except ValueError as exc:
-        raise ConfigProblem(f"context.provider / CTX_VERDICT_PROVIDER: {exc}") from None
-    record = settings.backtest_memory if options.record_memory is None else options.record_memory
-    if hyperopt:
-        record = False  # parallel hyperopt workers would wipe each other's backtest memory
-    redis = connect(settings)
-    keyspace = Keyspace(prefix=options.key_prefix)
-    if (record or hyperopt) and wipe:  # hyperopt: its audit trail starts empty each run
-        wipe_backtest_memory(redis, keyspace, bot_id)
-    llm = None
-    if not hyperopt and VerdictSource.llm in chain and settings.llm_enabled:
-        from context_service.llm.client import LLMClient
-
-        llm = LLMClient.from_settings(settings)
-    service = ContextService(settings, redis, keyspace=keyspace, llm=llm, evidence_store="memory")
-    return InProcessContextClient(service, record_memory=record)
-
-
-def wipe_backtest_memory(redis, keyspace: Keyspace, bot_id: str) -> int:
-    """A backtest starts from an empty memory: an earlier run's trades would be future data.
-
-    The replay cache is kept: verdicts imported for replay (``verdicts import --bot backtest``)
-    are keyed by everything that shaped them, so they cannot leak anything.
-    """
-    if not bot_id.startswith(BACKTEST_ID_PREFIX):
-        raise ConfigProblem(
-            f"in-process runs write trade memory under their own bot id; {bot_id!r} must start "
-            f"with {BACKTEST_ID_PREFIX!r} so a backtest never touches a live bot's memory"
-        )
-    bot_keys = keyspace.bot(bot_id)
-    keep = {bot_keys.verdict_cache}
-    keys = [
-        k for k in redis.scan_iter(match=bot_keys.pattern, count=1000) if as_text(k) not in keep
-    ]
-    if keys:
-        redis.delete(*keys)
-    return len(keys)
-
-
 def build_strategy_context(
     config: dict[str, Any],
     *,
@@ -358,7 +295,7 @@ def build_strategy_context(
     stats = register(GatingStats(bot_id=bot_id, gating=options.gating, budget=limits.budget))
     if client is None and (options.gating or not in_process):
         if in_process:
-            client = _in_process_client(settings, options, bot_id, hyperopt=hyperopt)
+            client = in_process_client(settings, options, bot_id, hyperopt=hyperopt)
             if options.evidence:
                 from context_service.evidence.backtest import EvidenceProblem, attach_evidence
 

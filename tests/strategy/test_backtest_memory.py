@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from context_service.client.factory import ConfigProblem, wipe_backtest_memory
+from context_service.client.backtest_engine import wipe_backtest_memory
+from context_service.client.options import ConfigProblem
 
 
 def test_wipe_clears_trades_and_audit_but_keeps_the_replay_cache(redis_client, keyspace) -> None:

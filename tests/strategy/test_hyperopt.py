@@ -20,7 +20,7 @@ import pytest
 import redis
 from freqtrade.enums import RunMode
 
-from context_service.client import factory
+from context_service.client import backtest_engine, factory
 from context_service.client.factory import build_strategy_context
 from context_service.keys import Keyspace
 from context_service.settings import REPO_ROOT, USER_DATA, Settings
@@ -90,7 +90,7 @@ def test_hyperopt_replaces_the_llm_with_the_rules(redis_url: str, keyspace: Keys
         llm_api_key="sk-test",
     )
     options = factory.read_options({"context": {"key_prefix": keyspace.prefix}})
-    client = factory._in_process_client(settings, options, "backtest", hyperopt=True)
+    client = backtest_engine.in_process_client(settings, options, "backtest", hyperopt=True)
     assert client.engine.settings.verdict_provider == "rules"
     assert client.engine.components.llm_client is None
     client.close()

@@ -19,7 +19,6 @@ from typing import Any
 
 import talib.abstract as ta
 from freqtrade.enums import RunMode
-from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
@@ -28,11 +27,7 @@ from pandas import DataFrame
 from context_service.backtest.marks import load_backtest_marks
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
-from context_service.client.factory import (
-    StrategyContext,
-    build_strategy_context,
-    min_confidence_override,
-)
+from context_service.client.factory import StrategyContext, build_strategy_context
 from context_service.client.frames import (
     PLOT_CONFIG,
     add_verdict_markers,
@@ -41,8 +36,8 @@ from context_service.client.frames import (
     select_emas,
     with_emas,
 )
-from context_service.client.notify import attach_notifier
 from context_service.client.regime_hooks import RegimeHooks
+from context_service.client.startup import start_strategy_context
 from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
 from context_service.risk.protections import protections
@@ -125,22 +120,11 @@ class ContextGatedStrategy(RegimeHooks, IStrategy):
             load_backtest_marks(self.state, self.config, get_settings())
             return
         self.ctx = build_strategy_context(self.config, in_process=self.in_process)
-        if not self.in_process:  # verdicts and notable events to the user's Telegram/webhook
-            attach_notifier(self.ctx, getattr(self, "dp", None))
-        if (override := min_confidence_override(self.ctx.options, self.ctx.settings)) is not None:
-            self.min_verdict_confidence.value = override
-        if self.config.get("runmode") == RunMode.LIVE:
-            problem = self.ctx.live_preflight()
-            if problem:
-                # Refuse to start; and should the exception be swallowed, refuse every entry.
-                self.ctx.blocked_reason = problem
-                if self.ctx.notifier is not None:
-                    self.ctx.notifier.event(f"live trading refused, entries blocked: {problem}")
-                raise OperationalException(problem)
-        if not self.in_process:
-            self.ctx.rebuild_daily_ledger(Trade.get_trades_proxy())
-            self.ctx.renew_lease_every(datetime.now(UTC), seconds=0)
-        self.ctx.push_knowledge()
+        start_strategy_context(
+            self.ctx,
+            dataprovider=getattr(self, "dp", None),
+            min_confidence=self.min_verdict_confidence,
+        )
 
     # --- indicators and candidate signals (vectorised, fast) ----------------------------------
 
