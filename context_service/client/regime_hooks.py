@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
 from context_service.client.regime import RegimeTracker
@@ -21,13 +22,16 @@ from context_service.risk.refusals import Refusal
 logger = logging.getLogger(__name__)
 
 
-class RegimeHooks:
-    """Needs the strategy's ``ctx``, ``state``, ``dp`` and ``timeframe``."""
+class RegimeHooks(IStrategy):
+    """Needs the strategy's ``ctx``, ``state``, ``dp`` and ``timeframe``.
+
+    An ``IStrategy`` itself, not a plain mixin: Freqtrade's hyperopt registers the module of
+    every base class below ``IStrategy`` to be pickled by value, and a plain mixin's own base
+    (``object``) would register ``builtins``, which no pickler can copy by value.
+    """
 
     ctx: Any
     state: Any
-    dp: Any
-    timeframe: str
 
     def _regimes(self) -> RegimeTracker | None:
         """The run's regime tracker (None: no responses configured), reading the regimes this

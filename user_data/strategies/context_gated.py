@@ -21,7 +21,7 @@ import talib.abstract as ta
 from freqtrade.enums import RunMode
 from freqtrade.exchange import timeframe_to_prev_date, timeframe_to_seconds
 from freqtrade.persistence import Order, Trade
-from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy
+from freqtrade.strategy import DecimalParameter, IntParameter
 from pandas import DataFrame
 
 from context_service.backtest.marks import load_backtest_marks
@@ -53,7 +53,7 @@ IN_PROCESS_MODES = {RunMode(mode) for mode in _IN_PROCESS}
 LIVE_HISTORY = 200
 
 
-class ContextGatedStrategy(RegimeHooks, IStrategy):
+class ContextGatedStrategy(RegimeHooks):
     INTERFACE_VERSION = 3
 
     timeframe = "1h"
