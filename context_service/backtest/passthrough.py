@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from context_service.backtest.analysis import ANALYSIS_COMMANDS, analysis_overrides
+from context_service.backtest.candles import exact_candles
 from context_service.ftconfig import ConfigFileError, read_config_file
 from context_service.kucoin.snapshot import (
     SnapshotError,
@@ -147,11 +148,12 @@ def run(own: argparse.Namespace, argv: list[str]) -> int:
                 print(f"markets: snapshot {snapshot} (exchange not used)", flush=True)
             print("freqtrade " + " ".join(argv), flush=True)
         try:
-            if use_snapshot:
-                with offline_markets(snapshot):
+            with exact_candles():  # see backtest/candles.py: one-ulp reads fake look-ahead
+                if use_snapshot:
+                    with offline_markets(snapshot):
+                        freqtrade_main(argv)
+                else:
                     freqtrade_main(argv)
-            else:
-                freqtrade_main(argv)
         except SystemExit as exc:  # freqtrade.main always ends with sys.exit(code)
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

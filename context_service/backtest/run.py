@@ -4,6 +4,7 @@ Freqtrade runs in this process (its own ``backtesting`` / ``lookahead-analysis``
 ``recursive-analysis`` commands, called through its argument parser) so that:
 
 * the markets snapshot can replace Freqtrade's network market load (offline, delisted pairs),
+* candle prices are read exactly as the files hold them (backtest/candles.py),
 * the strategy calls the context engine in-process, and this command can print what the
   gating did (verdicts by source, refusals, tokens, cost) after Freqtrade's own report.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from context_service.backtest.analysis import analysis_overrides
+from context_service.backtest.candles import exact_candles
 from context_service.backtest.data import DataProblem, ensure_candles
 from context_service.client.factory import ConfigProblem, configured_budget
 from context_service.evidence.backtest import EvidenceProblem
@@ -208,11 +210,12 @@ def _run_freqtrade(argv: list[str], use_snapshot: bool, snapshot: Path | None) -
         backtesting.start()
         return backtesting
 
-    if use_snapshot:
-        assert snapshot is not None
-        with offline_markets(snapshot):
-            return execute()
-    return execute()
+    with exact_candles():
+        if use_snapshot:
+            assert snapshot is not None
+            with offline_markets(snapshot):
+                return execute()
+        return execute()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from context_service.backtest.candles import CANDLE_PARSING
 from context_service.settings import REPO_ROOT
 
 STRATEGY = "ContextGatedStrategy"
@@ -173,6 +174,7 @@ def certify(
         "timeframe": config.get("timeframe"),
         "pairs": list(config["exchange"]["pair_whitelist"]),
         "max_signals": max_signals,
+        "candle_parsing": CANDLE_PARSING,
     }
     # The signals come from the strategy file alone: its hash (not the commit) keys the cache;
     # the certificate keeps the commit it was produced at.

@@ -69,6 +69,7 @@ def _analysis_config(
 
 
 def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from context_service.backtest.candles import exact_candles
     from context_service.backtest.data import ensure_candles
     from context_service.evaluate import evaluation, report
     from context_service.evaluate.certificate import certify, code_version, config_hash
@@ -98,7 +99,7 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
         overlay["context"] = {"record_memory": False}
 
     markets = offline_markets(snapshot) if use_snapshot else contextlib.nullcontext()
-    with tempfile.TemporaryDirectory(prefix="ctx-evaluate-") as tmp, markets:
+    with tempfile.TemporaryDirectory(prefix="ctx-evaluate-") as tmp, markets, exact_candles():
         config = freqtrade_config(
             config_path, overlay, datadir, timeframe, args.timerange, Path(tmp)
         )
