@@ -4,36 +4,19 @@ dominance, as one ``market-data`` reading per hour (``coingecko:global:<hour>``)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from context_service.evidence.components import components_of
-from context_service.evidence.fetch import FeedFetcher
-from context_service.evidence.scoring import Scorer
-from context_service.evidence.source import EvidenceSource, Poll, SourceError, register
-from context_service.evidence.sources.readings import epoch, number, reading_item
+from context_service.evidence.source import Poll, SourceError, register
+from context_service.evidence.sources.readings import ReadingSource, epoch, number, reading_item
 
 API_URL = "https://api.coingecko.com/api/v3/global"
 VALID_FOR = timedelta(hours=6)
 
 
 @register
-class CoinGeckoGlobalSource(EvidenceSource):
+class CoinGeckoGlobalSource(ReadingSource):
     name = "coingecko"
     summary = "global crypto market cap, 24h change and BTC dominance (CoinGecko, key-less)"
     scope = "market"
-
-    def __init__(self, fetcher: FeedFetcher, scorer: Scorer, max_future: timedelta) -> None:
-        self.fetcher = fetcher
-        self.scorer = scorer
-        self.max_future = max_future
-
-    @classmethod
-    def build(cls, components: Any) -> CoinGeckoGlobalSource:
-        parts = components_of(components)
-        s = parts.settings
-        assert parts.scorer is not None
-        fetcher = FeedFetcher(parts.http, timeout_s=s.timeout_s, max_bytes=s.max_bytes)
-        return cls(fetcher, parts.scorer, s.max_future)
 
     def poll(self, cursor: str | None, now: datetime) -> Poll:
         document = self.fetcher.get_json(API_URL, headers={"Accept": "application/json"})

@@ -9,19 +9,15 @@ scoring rules.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from context_service.evidence.components import components_of
-from context_service.evidence.fetch import FeedFetcher
 from context_service.evidence.scoring import Scorer
 from context_service.evidence.source import (
-    EvidenceSource,
     Poll,
     SourcedItem,
     SourceError,
     register,
 )
-from context_service.evidence.sources.readings import epoch, number, reading_item
+from context_service.evidence.sources.readings import ReadingSource, epoch, number, reading_item
 from context_service.evidence.text import clean_text
 
 API_URL = "https://api.alternative.me/fng/"
@@ -57,23 +53,10 @@ def index_item(
 
 
 @register
-class FearGreedSource(EvidenceSource):
+class FearGreedSource(ReadingSource):
     name = "fear-greed"
     summary = "Crypto Fear & Greed Index, daily (alternative.me, key-less)"
     scope = "market"
-
-    def __init__(self, fetcher: FeedFetcher, scorer: Scorer, max_future: timedelta) -> None:
-        self.fetcher = fetcher
-        self.scorer = scorer
-        self.max_future = max_future
-
-    @classmethod
-    def build(cls, components: Any) -> FearGreedSource:
-        parts = components_of(components)
-        s = parts.settings
-        assert parts.scorer is not None
-        fetcher = FeedFetcher(parts.http, timeout_s=s.timeout_s, max_bytes=s.max_bytes)
-        return cls(fetcher, parts.scorer, s.max_future)
 
     def poll(self, cursor: str | None, now: datetime) -> Poll:
         limit = HISTORY_DAYS if cursor is None else 3

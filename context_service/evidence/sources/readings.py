@@ -7,8 +7,10 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from context_service.evidence.scoring import Score
-from context_service.evidence.source import SourcedItem
+from context_service.evidence.components import components_of
+from context_service.evidence.fetch import FeedFetcher
+from context_service.evidence.scoring import Score, Scorer
+from context_service.evidence.source import EvidenceSource, SourcedItem
 from context_service.evidence.text import clean_text
 from context_service.models import Evidence, Provenance, as_utc
 
@@ -79,3 +81,22 @@ def reading_item(
         confidence=score.confidence,
     )
     return SourcedItem(evidence=evidence, published_at=published, first_seen_at=first_seen)
+
+
+class ReadingSource(EvidenceSource):
+    """Base of the key-less JSON sources that report readings (Fear & Greed, CoinGecko): a
+    fetcher with the feeds' timeout and size limit, the scoring rules and the clock-skew
+    bound."""
+
+    def __init__(self, fetcher: FeedFetcher, scorer: Scorer, max_future: timedelta) -> None:
+        self.fetcher = fetcher
+        self.scorer = scorer
+        self.max_future = max_future
+
+    @classmethod
+    def build(cls, components: Any) -> ReadingSource:
+        parts = components_of(components)
+        s = parts.settings
+        assert parts.scorer is not None
+        fetcher = FeedFetcher(parts.http, timeout_s=s.timeout_s, max_bytes=s.max_bytes)
+        return cls(fetcher, parts.scorer, s.max_future)
