@@ -28,43 +28,28 @@ def free_port() -> int:
 
 
 # --- the stub LLM (child process) ---------------------------------------------------------
+def verdict_completion(model: str, arguments: dict, usage: dict) -> dict:
+    """A chat completion that answers with one ``submit_verdict`` tool call."""
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "submit_verdict", "arguments": json.dumps(arguments)},
+    }
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+        "usage": usage,
+    }
+
+
 def run_stub(port: int, delay_ms: float) -> None:
-    body = json.dumps(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "gpt-4.1-mini",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "tool_calls",
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": "call_1",
-                                "type": "function",
-                                "function": {
-                                    "name": "submit_verdict",
-                                    "arguments": json.dumps(
-                                        {
-                                            "action": "buy",
-                                            "confidence": 0.75,
-                                            "rationale": "stub",
-                                            "evidence_ids": [],
-                                        }
-                                    ),
-                                },
-                            }
-                        ],
-                    },
-                }
-            ],
-            "usage": {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830},
-        }
-    ).encode()
+    arguments = {"action": "buy", "confidence": 0.75, "rationale": "stub", "evidence_ids": []}
+    usage = {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830}
+    body = json.dumps(verdict_completion("gpt-4.1-mini", arguments, usage)).encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from verdicts import REPO, free_port, percentile, verdict_body, wait_ready
+from harness import REPO, free_port, percentile, verdict_body, wait_ready
 
 BOT_TIMEOUT_S = 2.0
 PHASES = ("before", "during", "after", "settled")

@@ -29,8 +29,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from harness import (  # noqa: E402
+    REPO,
+    free_port,
+    verdict_completion,
+)
 from redis_outage import start_redis  # noqa: E402
-from verdicts import REPO, free_port  # noqa: E402
 
 CALLS = 100
 BOTS = 10
@@ -55,39 +59,12 @@ def stub_server(factor: float, delay_s: float) -> ThreadingHTTPServer:
                 "rationale": "trend and momentum agree",
                 "evidence_ids": [],
             }
-            body = json.dumps(
-                {
-                    "id": "chatcmpl-bench",
-                    "object": "chat.completion",
-                    "created": 1,
-                    "model": request["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "tool_calls",
-                            "message": {
-                                "role": "assistant",
-                                "content": None,
-                                "tool_calls": [
-                                    {
-                                        "id": "call_1",
-                                        "type": "function",
-                                        "function": {
-                                            "name": "submit_verdict",
-                                            "arguments": json.dumps(arguments),
-                                        },
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": int(sent * factor),
-                        "completion_tokens": int(request["max_tokens"] * factor),
-                        "total_tokens": int((sent + request["max_tokens"]) * factor),
-                    },
-                }
-            ).encode()
+            usage = {
+                "prompt_tokens": int(sent * factor),
+                "completion_tokens": int(request["max_tokens"] * factor),
+                "total_tokens": int((sent + request["max_tokens"]) * factor),
+            }
+            body = json.dumps(verdict_completion(request["model"], arguments, usage)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
