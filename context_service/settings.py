@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Sidecar worker processes (uvicorn workers) on one port. Each is a replica "
+        "on the same Redis; one process is bound by one core (the GIL), so a verdict load "
+        "beyond about 150 requests/s on new candles needs more than one.",
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
     # --- LLM -----------------------------------------------------------------------------

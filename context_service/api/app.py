@@ -9,6 +9,7 @@ Every router is assembled in :mod:`context_service.api.router`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,6 +37,20 @@ from context_service.verdicts.metrics import ServiceMetrics
 def _metrics(app: FastAPI) -> ServiceMetrics | None:
     service = app.state.service
     return None if service is None else service.components.metrics
+
+
+WORKER_LOG_LEVEL = "CTX_SERVE_LOG_LEVEL"  # serve's --log-level, handed to its worker processes
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``serve --workers N``, from ``CTX_*`` settings."""
+    from context_service.api.logs import configure_logging
+    from context_service.api.serve import tune_gc
+
+    configure_logging(os.environ.get(WORKER_LOG_LEVEL, "INFO").upper())
+    app = create_app(get_settings())
+    tune_gc()
+    return app
 
 
 def create_app(settings: Settings | None = None, service: ContextService | None = None) -> FastAPI:

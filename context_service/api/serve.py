@@ -11,6 +11,7 @@ import gc
 import ipaddress
 import json
 import logging
+import os
 
 from context_service.settings import Settings, get_settings
 
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", help="bind address (default CTX_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default CTX_PORT, 8787)")
+    parser.add_argument(
+        "--workers", type=int, help="worker processes, each a replica (default CTX_WORKERS, 1)"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     return parser
 
@@ -88,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = settings.workers if args.workers is None else args.workers
     problem = check_bind(settings, host)
+    if problem is None and not 1 <= workers <= 32:
+        problem = f"--workers must be between 1 and 32, got {workers}"
+    if problem is None and workers > 1 and not settings.redis_url:
+        # Each worker would start an embedded Redis of its own: memories that never meet.
+        problem = "several workers need one shared Redis: set CTX_REDIS_URL"
     if problem:
         log.error(json.dumps({"event": "refused_to_start", "reason": problem}))
         return 2
@@ -96,14 +106,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from context_service.api.app import create_app
 
-    log.info(json.dumps({"event": "serving", "host": host, "port": port}))
-    tune_gc()
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        log_level=args.log_level,
-    )
+    log.info(json.dumps({"event": "serving", "host": host, "port": port, "workers": workers}))
+    common = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "log_level": args.log_level,
+    }
+    if workers == 1:
+        tune_gc()
+        uvicorn.run(create_app(settings), **common)
+    else:
+        from context_service.api.app import WORKER_LOG_LEVEL
+
+        os.environ[WORKER_LOG_LEVEL] = args.log_level.upper()
+        # Each worker process builds its own app from the same environment: a replica on the
+        # same Redis, as several sidecar pods would be (tests/redis_ha/test_two_sidecars.py).
+        uvicorn.run(
+            "context_service.api.app:app_from_environment", factory=True, workers=workers, **common
+        )
     return 0

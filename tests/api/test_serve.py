@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from verdicts.support import make_settings
@@ -109,3 +110,107 @@ def _alive(pid: int) -> bool:
     if not status.exists():
         return False
     return "State:\tZ" not in status.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "reason"),
+    [
+        (["--workers", "0"], {"CTX_REDIS_URL": "redis://127.0.0.1:1/0"}, "between 1 and 32"),
+        (["--workers", "33"], {"CTX_REDIS_URL": "redis://127.0.0.1:1/0"}, "between 1 and 32"),
+        (["--workers", "2"], {}, "set CTX_REDIS_URL"),
+    ],
+)
+def test_bad_worker_counts_are_refused_before_binding(monkeypatch, caplog, argv, env, reason):
+    monkeypatch.delenv("CTX_REDIS_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logs, "configure_logging", lambda level: None)
+    get_settings.cache_clear()
+    try:
+        with caplog.at_level(logging.ERROR, logger="context_service.serve"):
+            code = serve.main(["--port", "18788", *argv])
+    finally:
+        get_settings.cache_clear()
+    assert code == 2
+    [record] = caplog.records
+    assert reason in json.loads(record.getMessage())["reason"]
+
+
+def test_workers_share_one_redis(tmp_path) -> None:
+    """``serve --workers 2``: two processes on one port, one memory. A trade event written
+    through one connection is seen through fresh connections, whichever worker answers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from loopback import free_port
+    from redis_procs import RedisProcess
+
+    redis_server = RedisProcess(free_port(), tmp_path / "redis")
+    redis_server.start()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTX_")}
+    env.update(
+        CTX_REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0",
+        CTX_JOURNAL_DIR=str(tmp_path / "journal"),
+        CTX_RETENTION_INTERVAL_S="0",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "context_service", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) >= 2, "uvicorn should run two worker processes"
+        event = {
+            "bot_id": "workers-bot",
+            "trade_id": 1,
+            "order_id": "close",
+            "event": "trade_closed",
+            "pair": "BTC/USDT",
+            "side": "sell",
+            "time": "2024-05-03T12:00:00+00:00",
+            "price": 110.0,
+            "amount": 1.0,
+            "stake": 100.0,
+            "realized_profit": 9.8,
+            "open_time": "2024-05-03T07:00:00+00:00",
+            "close_time": "2024-05-03T12:00:00+00:00",
+        }
+        stored = httpx.post(f"{base}/v1/trades/events", json=event, timeout=10)
+        assert stored.json() == {"stored": True, "duplicate": False}
+        # Fresh connections land on either worker; each sees the trade and knows it is stored.
+        for _ in range(6):
+            stats = httpx.get(f"{base}/v1/bots/workers-bot/stats", timeout=10).json()
+            assert stats["trades"] == 1
+            again = httpx.post(f"{base}/v1/trades/events", json=event, timeout=10).json()
+            assert again == {"stored": False, "duplicate": True}
+        bad = httpx.post(
+            f"{base}/v1/trades/events",
+            content=json.dumps({**event, "trade_id": 2}).replace("110.0", "NaN"),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert bad.status_code == 422
+        assert httpx.get(f"{base}/v1/bots/workers-bot/stats", timeout=10).json()["trades"] == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        redis_server.kill()
