@@ -205,11 +205,11 @@ def draft(
         return "".join(parts)
 
     text = render(chosen)
-    total_tokens = counter.count(text)
+    total_tokens = counter.count_document(text)
     while total_tokens > budget and chosen:  # counts are additive by design; this is the guard
         chosen.pop(min(range(len(chosen)), key=lambda i: (score[candidates[chosen[i]]], -i)))
         text = render(chosen)
-        total_tokens = counter.count(text)
+        total_tokens = counter.count_document(text)
 
     # -- manifest columns ------------------------------------------------------------------
     included = np.zeros(candidates.size, dtype=bool)

@@ -12,11 +12,18 @@ Which encoding is used, in order of preference:
    the text has bytes, so the byte count is an upper bound and a budget kept in bytes still holds.
 
 Which was chosen is logged once per model. Encodings are loaded once per process.
+
+Counting a whole synthesized document (:meth:`TokenCounter.count_document`) is exact and
+cheap: the document is cut where a line starts, each piece counted once and remembered. That
+the pieces' counts add up to the document's is a property of the two bundled encodings'
+pre-tokenizers, explained at :data:`_PIECE_START` and checked against whole-text encoding by
+a property test (tests/engine/test_document_count.py).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -30,6 +37,22 @@ log = logging.getLogger(__name__)
 
 FALLBACK_ENCODING = "cl100k_base"
 BYTES_ENCODING = "utf8-bytes"
+
+# Where a document can be cut so that counting the pieces one by one gives exactly the count
+# of the whole: right after a newline, before a character that is neither whitespace nor "/".
+# Tiktoken encodes each match of the encoding's pre-tokenizer regex on its own, so the counts
+# add up when every cut is a match boundary and matching each piece alone gives the same
+# matches. For cl100k_base and o200k_base no alternative of the regex matches a newline followed
+# by such a character: letter runs take at most one leading character and never a newline,
+# punctuation runs take newlines only at their end (o200k_base also "/", hence its exclusion),
+# and the whitespace alternatives stop before non-whitespace. A piece that ends in a whitespace
+# run ending in a newline is matched as one run with or without the text after it.
+_PIECE_START = re.compile(r"(?<=\n)(?=[^\s/])")
+_ADDITIVE_ENCODINGS = frozenset(BUNDLED)
+# Counts of document pieces (lines, mostly), shared by every counter of an encoding: the same
+# goals, constraints and snapshots recur in request after request. Bounded by clearing.
+_PIECE_CACHE_LIMIT = 50_000
+_piece_counts: dict[tuple[str, str], int] = {}
 
 _lock = threading.Lock()
 _encodings_by_model: dict[str, tiktoken.Encoding | None] = {}
@@ -116,6 +139,23 @@ class TokenCounter:
         if self._encoding is None:
             return len(text.encode("utf-8"))
         return len(self._encoding.encode_ordinary(text))
+
+    def count_document(self, text: str) -> int:
+        """:meth:`count` of a whole document (lines joined by newlines), exact, with the count
+        of each line remembered across calls (see :data:`_PIECE_START`)."""
+        if self._encoding is None or self.encoding_name not in _ADDITIVE_ENCODINGS:
+            return self.count(text)
+        encode = self._encoding.encode_ordinary
+        name, total = self.encoding_name, 0
+        for piece in _PIECE_START.split(text):
+            key = (name, piece)
+            known = _piece_counts.get(key)
+            if known is None:
+                if len(_piece_counts) >= _PIECE_CACHE_LIMIT:
+                    _piece_counts.clear()  # cheaper than an LRU's bookkeeping on every piece
+                known = _piece_counts[key] = len(encode(piece))
+            total += known
+        return total
 
     def count_fixed(self, text: str) -> int:
         """:meth:`count` of a text that recurs verbatim (lane headers), remembered."""
