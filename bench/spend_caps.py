@@ -32,9 +32,9 @@ sys.path.insert(0, str(HERE))
 from harness import (  # noqa: E402
     REPO,
     free_port,
+    start_redis,
     verdict_completion,
 )
-from redis_outage import start_redis  # noqa: E402
 
 CALLS = 100
 BOTS = 10

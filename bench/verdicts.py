@@ -27,9 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
+    REPO,
     T0,
     cpu_seconds,
     evidence_batch,
@@ -46,10 +48,10 @@ from harness import (
     print_table,
     run_stub,
     spawn,
+    start_redis,
     stop,
     verdict_body,
     wait_ready,
-    wipe,
 )
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -60,48 +62,32 @@ BOTS = [f"bench-{n}" for n in range(4)]
 
 
 # --- the sidecar (child process) ----------------------------------------------------------
-def run_sidecar(port: int, prefix: str, redis_url: str, llm_url: str) -> None:
-    """The sidecar as ``python -m context_service serve`` runs it; ``llm_url`` ``-`` means no
-    LLM (the rules provider answers)."""
-    import logging
-
-    import uvicorn
-
-    from context_service.api import create_app
-    from context_service.api.serve import tune_gc
-    from context_service.keys import Keyspace
-    from context_service.llm.client import LLMClient
-    from context_service.memory import connect
-    from context_service.service import ContextService
-    from context_service.settings import Settings
-
-    logging.disable(logging.INFO)  # access logs would measure the terminal, not the service
-    tune_gc()
+def sidecar_env(port: int, redis_url: str, llm_url: str) -> dict[str, str]:
+    """The sidecar's settings, as an operator sets them (``CTX_*``); ``llm_url`` ``-`` means no
+    LLM (the rules provider answers). Limits and caps are out of the way: this measures speed."""
     llm = llm_url != "-"
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
-        api_token=TOKEN,
-        llm_enabled=llm,
-        llm_base_url=llm_url if llm else None,
-        llm_api_key="bench",
-        verdict_provider="rules",
-        rate_bot_per_minute=1_000_000,
-        rate_global_per_minute=1_000_000,
-        cap_bot_daily_usd=1_000,
-        cap_global_daily_usd=1_000,
-        cap_monthly_usd=1_000,
-        max_body_bytes=5_000_000,
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CTX_")}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "CTX_REDIS_URL": redis_url,
+            "CTX_API_TOKEN": TOKEN,
+            "CTX_PORT": str(port),
+            "CTX_LLM_ENABLED": "true" if llm else "false",
+            "CTX_LLM_API_KEY": "bench",
+            "CTX_VERDICT_PROVIDER": "rules",
+            "CTX_RATE_BOT_PER_MINUTE": "1000000",
+            "CTX_RATE_GLOBAL_PER_MINUTE": "1000000",
+            "CTX_CAP_BOT_DAILY_USD": "1000",
+            "CTX_CAP_GLOBAL_DAILY_USD": "1000",
+            "CTX_CAP_MONTHLY_USD": "1000",
+            "CTX_MAX_BODY_BYTES": "5000000",
+            "CTX_RETENTION_INTERVAL_S": "0",
+        }
     )
-    client = LLMClient.from_settings(settings) if llm else None
-    service = ContextService(settings, connect(settings), Keyspace(prefix=prefix), llm=client)
-    uvicorn.run(
-        create_app(service=service),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    if llm:
+        env["CTX_LLM_BASE_URL"] = llm_url
+    return env
 
 
 def measured(pid: int, path: str, client: httpx.Client, bodies: list, rate: float, duration: float):
@@ -115,9 +101,18 @@ def measured(pid: int, path: str, client: httpx.Client, bodies: list, rate: floa
     return row
 
 
-def sidecar(prefix: str, redis_url: str, llm_url: str):
+def sidecar(redis_url: str, llm_url: str, workers: int):
+    """``python -m context_service serve --workers N`` on a free port, and a client for it."""
     port = free_port()
-    process = spawn(__file__, "_serve", str(port), prefix, redis_url, llm_url)
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "context_service", "serve"),
+            *("--workers", str(workers), "--log-level", "warning"),
+        ],
+        cwd=REPO,
+        env=sidecar_env(port, redis_url, llm_url),
+        stdout=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     wait_ready(f"{base}/readyz")
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -252,34 +247,39 @@ def in_process_rules(redis_url: str, prefix: str, decisions: int = 2_000) -> dic
     }
 
 
-def run(duration: float, stub_ms: float, redis_url: str, only: set[str]) -> list[dict]:
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
+def run(duration: float, stub_ms: float, workers: int, only: set[str]) -> list[dict]:
+    """The scenarios on a private redis-server (database 0 for the LLM sidecar, 1 for the
+    rules sidecar, 2 for the in-process run), stopped afterwards."""
     rows: list[dict] = []
-    try:
-        if only & {"replay", "llm", "context"}:
-            stub_port = free_port()
-            stub = spawn(__file__, "_stub", str(stub_port), str(stub_ms))
-            process, client = sidecar(prefix, redis_url, f"http://127.0.0.1:{stub_port}/v1")
-            try:
-                if only & {"replay", "llm"}:
-                    rows += llm_scenarios(process.pid, client, duration, stub_ms, only)
-                if "context" in only:
-                    rows += context_scenarios(client, duration)
-            finally:
-                client.close()
-                stop(process, stub)
-        if "rules" in only:
-            process, client = sidecar(prefix + "r", redis_url, "-")
-            try:
-                rows += rules_scenarios(process.pid, client, duration)
-            finally:
-                client.close()
-                stop(process)
-        if "in-process" in only:
-            rows.append(in_process_rules(redis_url, prefix))
-    finally:
-        wipe(redis_url, prefix)
-        wipe(redis_url, prefix + "r")
+    redis_port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_redis(redis_port, Path(data_dir))
+        redis_url = f"redis://127.0.0.1:{redis_port}"
+        try:
+            if only & {"replay", "llm", "context"}:
+                stub_port = free_port()
+                stub = spawn(__file__, "_stub", str(stub_port), str(stub_ms))
+                llm_url = f"http://127.0.0.1:{stub_port}/v1"
+                process, client = sidecar(f"{redis_url}/0", llm_url, workers)
+                try:
+                    if only & {"replay", "llm"}:
+                        rows += llm_scenarios(process.pid, client, duration, stub_ms, only)
+                    if "context" in only:
+                        rows += context_scenarios(client, duration)
+                finally:
+                    client.close()
+                    stop(process, stub)
+            if "rules" in only:
+                process, client = sidecar(f"{redis_url}/1", "-", workers)
+                try:
+                    rows += rules_scenarios(process.pid, client, duration)
+                finally:
+                    client.close()
+                    stop(process)
+            if "in-process" in only:
+                rows.append(in_process_rules(f"{redis_url}/2", "bench"))
+        finally:
+            stop(server)
     return rows
 
 
@@ -309,9 +309,6 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] == "_stub":
         run_stub(int(args[1]), float(args[2]))
         return 0
-    if args and args[0] == "_serve":
-        run_sidecar(int(args[1]), args[2], args[3], args[4])
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
     parser.add_argument("--stub-delay-ms", type=float, default=20.0)
@@ -321,16 +318,22 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated scenarios: replay, rules, llm, context, in-process",
     )
     parser.add_argument(
-        "--redis-url", default=os.environ.get("CTX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+        "--workers",
+        type=int,
+        default=1,
+        help="sidecar worker processes (serve --workers; default 1)",
     )
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
     options = parser.parse_args(args)
     only = {name.strip() for name in options.only.split(",") if name.strip()}
-    rows = run(options.duration, options.stub_delay_ms, options.redis_url, only)
+    if not 1 <= options.workers <= 32:
+        parser.error("--workers must be between 1 and 32")
+    rows = run(options.duration, options.stub_delay_ms, options.workers, only)
     goals = targets(rows)
     if options.json:
-        print(json.dumps({"rows": rows, "targets": goals}, indent=2))
+        print(json.dumps({"workers": options.workers, "rows": rows, "targets": goals}, indent=2))
         return 0
+    print(f"sidecar: python -m context_service serve --workers {options.workers}")
     print_table(rows)
     for goal in goals:
         state = "met" if goal["met"] else "NOT met"
