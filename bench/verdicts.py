@@ -83,6 +83,7 @@ def sidecar_env(port: int, redis_url: str, llm_url: str) -> dict[str, str]:
             "CTX_CAP_MONTHLY_USD": "1000",
             "CTX_MAX_BODY_BYTES": "5000000",
             "CTX_RETENTION_INTERVAL_S": "0",
+            "CTX_FEEDS_POLL": "false",  # no network; feed polling is not what is measured
         }
     )
     if llm:

@@ -276,6 +276,7 @@ class ContextEngine:
             lanes=result.lane_totals,
         )
         manifest._build_entries = result.build_entries
+        manifest._included_ids = result.included_ids
         synthesis = Synthesis(text=result.text, manifest=manifest)
         self._emit("synthesized", synthesis)
         return synthesis

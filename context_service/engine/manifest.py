@@ -88,6 +88,8 @@ class Manifest(BaseModel):
     # (included_only) -> entries; set by the engine so entries are built only when read
     _build_entries: Callable[[bool], list[ManifestEntry]] | None = PrivateAttr(default=None)
     _included: list[ManifestEntry] | None = PrivateAttr(default=None)
+    # the included ids straight from the engine's columns (no entries built); set by the engine
+    _included_ids: Callable[[], list[str]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -124,6 +126,9 @@ class Manifest(BaseModel):
         return self._included
 
     def included_ids(self) -> list[str]:
+        """The included ids in id order (what every verdict's audit entry lists)."""
+        if self._included is None and self._entries is None and self._included_ids is not None:
+            return self._included_ids()
         return [item.id for item in self.included_entries()]
 
     def __eq__(self, other: object) -> bool:

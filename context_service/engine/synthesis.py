@@ -47,6 +47,11 @@ class Draft:
     ids: list[str | None]
     lane_names: tuple[str, ...]
 
+    def included_ids(self) -> list[str]:
+        """The ids of the included objects in id order, without building entries."""
+        c = self.columns
+        return [self.ids[slot] for slot in c["slot"][c["outcome"] == INCLUDED].tolist()]  # type: ignore[misc]
+
     def build_entries(self, included_only: bool = False) -> list[ManifestEntry]:
         """Manifest entries in id order (built only when someone reads them); with
         ``included_only`` just the included ones, which stays cheap for large stores."""

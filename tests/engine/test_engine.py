@@ -16,7 +16,7 @@ from context_service.engine import (
     Synthesis,
     default_lanes,
 )
-from context_service.engine.samples import T0, constraint, news
+from context_service.engine.samples import T0, constraint, mixed_corpus, news
 
 
 def test_upsert_merges_by_id_and_synthesis_shows_the_latest_version(engine):
@@ -160,3 +160,14 @@ def test_included_entries_alone_match_the_full_manifest(engine):
     assert cheap == [e for e in full.entries if e.outcome == "included"]
     assert 0 < len(cheap) < len(full.entries)
     assert full.included_entries() == cheap  # same answer once every entry was built
+
+
+def test_included_ids_without_entries_match_the_entries():
+    """The audit's included ids come from the engine's columns; the entries say the same."""
+    engine = ContextEngine()
+    engine.upsert_many(mixed_corpus(400), now=T0)
+    fast = engine.synthesize(600, now=T0).manifest.included_ids()
+    manifest = engine.synthesize(600, now=T0).manifest
+    from_entries = [entry.id for entry in manifest.entries if entry.outcome == "included"]
+    assert fast == from_entries
+    assert 0 < len(fast) < 400  # some objects were dropped for the budget
