@@ -251,6 +251,9 @@ class Keyspace:
     def feeds_status(self) -> str:  # hash: feed name -> JSON of its poller state
         return f"{self.prefix}:{{ctx-feeds}}:status"
 
+    def feeds_claim(self, name: str) -> str:  # string, expiring: the replica polling this feed
+        return f"{self.prefix}:{{ctx-feeds}}:claim:{_part(name)}"
+
     @property
     def pattern(self) -> str:
         return f"{self.prefix}:*"

@@ -80,8 +80,12 @@ class FeedPoller:
         metrics: FeedMetrics | None = None,
         status: StatusStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        claim: Callable[[str, float], bool] | None = None,
     ) -> None:
         self.jobs = {job.name: job for job in jobs}
+        # (feed name, seconds) -> whether this process may poll it now; several replicas of the
+        # sidecar (serve --workers, pods) share one claim so a source is polled once per round.
+        self.claim = claim
         self.settings = settings
         self.ingestor = Ingestor(sink)
         self.metrics = metrics or FeedMetrics()
@@ -105,10 +109,22 @@ class FeedPoller:
             state = self.states[name]
             if state.next_due is not None and state.next_due > now:
                 continue
+            if not self._claimed(job):
+                state.next_due = now + timedelta(seconds=job.interval_s)  # another replica's turn
+                continue
             self.poll_one(job, now)
             polled.append(name)
         self._update_gauges(now)
         return polled
+
+    def _claimed(self, job: FeedJob) -> bool:
+        if self.claim is None:
+            return True
+        try:
+            return self.claim(job.name, job.interval_s)
+        except Exception as exc:  # the claim store is down: poll anyway, duplicates merge
+            log.warning("feed %s: poll claim unavailable (%s); polling", job.name, exc)
+            return True
 
     def poll_one(self, job: FeedJob, now: datetime) -> FeedState:
         state = self.states[job.name]

@@ -32,6 +32,12 @@ def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPolle
     if not jobs:
         return None
     c = service.components
+
+    def claim(name: str, seconds: float) -> bool:
+        """One replica per feed and interval (a little shorter, so clocks may drift)."""
+        hold_ms = max(int(seconds * 900), 1000)
+        return bool(c.redis.set(c.keyspace.feeds_claim(name), "1", nx=True, px=hold_ms))
+
     return FeedPoller(
         jobs,
         c.market,
@@ -39,4 +45,5 @@ def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPolle
         metrics=FeedMetrics(c.metrics.registry),
         status=RedisStatusStore(c.redis, c.keyspace.feeds_status),
         clock=c.clock,
+        claim=claim,
     )

@@ -194,3 +194,39 @@ def test_metrics(jobs, settings) -> None:
     assert 'ctx_feed_items_total{outcome="stored",source="rss-cointelegraph"} 3.0' in text
     assert 'ctx_feed_errors_total{reason="http_500",source="rss-decrypt"} 1.0' in text
     assert 'ctx_feed_lag_seconds{source="rss-cointelegraph"} 0.0' in text
+
+
+@respx.mock
+def test_two_replicas_poll_each_feed_once_per_round(jobs, settings, redis_client, keyspace) -> None:
+    """Two pollers (two sidecar workers) sharing the claim in Redis: each source is fetched
+    once per interval; when the claim store fails, a replica polls anyway."""
+    routes = [
+        respx.get(CT).respond(200, content=fixture_bytes("cointelegraph.rss")),
+        respx.get(DECRYPT).respond(200, content=fixture_bytes("decrypt.atom")),
+        respx.get("https://api.alternative.me/fng/").respond(
+            200, content=fixture_bytes("fng-latest.json")
+        ),
+        respx.get("https://api.coingecko.com/api/v3/global").respond(
+            200, content=fixture_bytes("coingecko-global.json")
+        ),
+    ]
+
+    def claim(name: str, seconds: float) -> bool:
+        key = keyspace.feeds_claim(name)
+        return bool(redis_client.set(key, "1", nx=True, px=max(int(seconds * 900), 1000)))
+
+    store = InMemoryStore()
+    first = FeedPoller(jobs, store, settings, claim=claim)
+    second = FeedPoller(jobs, store, settings, claim=claim)
+    assert len(first.run_due(FETCHED_AT)) == 4
+    assert second.run_due(FETCHED_AT) == []  # the other replica's turn
+    assert [route.call_count for route in routes] == [1, 1, 1, 1]
+    stored = len(store)
+
+    def broken(name: str, seconds: float) -> bool:
+        raise ConnectionError("redis down")
+
+    third = FeedPoller(jobs, store, settings, claim=broken)
+    assert len(third.run_due(FETCHED_AT)) == 4
+    assert [route.call_count for route in routes] == [2, 2, 2, 2]
+    assert len(store) == stored  # the repeated items merged
