@@ -9,6 +9,8 @@
   backtests are in the past). :data:`HorizonTime` (``valid_until``) may reach further ahead, up to
   ``CTX_TIME_MAX_HORIZON_DAYS`` (default ten years). Year-4000 or 9999-12-31 times would
   otherwise file every later audit entry under that year or overflow date arithmetic.
+* Pairs: :data:`PAIR_PATTERN` (``BTC/USDT``, ``BTC/USDT:USDT``), wherever a pair crosses a
+  boundary (requests, verdicts, adjustments).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pydantic import AfterValidator, AwareDatetime, ConfigDict
 
 # Merged into the model_config of every boundary model.
 FINITE = ConfigDict(allow_inf_nan=False)
+# Matched by pydantic (the Rust engine: "$" is the very end, a trailing newline does not pass).
+PAIR_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
 
 DEFAULT_EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
 DEFAULT_MAX_FUTURE = timedelta(days=1)

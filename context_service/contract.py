@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from context_service.bounds import FINITE, EventTime
+from context_service.adjustments import Adjustment, AdjustmentLimits
+from context_service.bounds import FINITE, PAIR_PATTERN, EventTime
 from context_service.keys import TRADE_ID_RE, validate_bot_id
 from context_service.models import as_utc, utcnow
 
-PAIR_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
 BUILD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 # A verdict provider's registered name: what chains, ``--provider`` and ``Verdict.source`` use.
 PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
@@ -129,6 +129,11 @@ class VerdictRequest(BaseModel):
     config_hash: str | None = Field(
         default=None, pattern=BUILD_ID_PATTERN, description="Hash of the asking bot's config."
     )
+    adjustment_limits: AdjustmentLimits | None = Field(
+        default=None,
+        description="The bot's limits of LLM adjustments (its knowledge file's adjustments: "
+        "section, resolved); absent: the defaults.",
+    )
 
     _bot = field_validator("bot_id")(lambda cls, v: validate_bot_id(v))
     _times = field_validator("candle_time", "as_of")(
@@ -190,6 +195,12 @@ class Verdict(BaseModel):
         default=None, description="The commit of the strategy that asked (traceability)."
     )
     config_hash: str | None = Field(default=None, description="Hash of the bot's config.")
+    adjustments: list[Adjustment] | None = Field(
+        default=None,
+        max_length=256,
+        description="The bot's adjustments in force as of the decision (CTX_APPLY_ADJUSTMENTS); "
+        "null: none known (off, or unreadable: the bot applies none).",
+    )
 
 
 def snapshot_evidence_id(snapshot: TASnapshot) -> str:

@@ -171,12 +171,12 @@ class BotKeys(EvidenceKeys):
         return self.key("verdicts", "recent")
 
     @property
-    def suggestions(self) -> str:  # list of LLM parameter suggestions
+    def suggestions(self) -> str:  # list of LLM parameter suggestions (JSON), newest first
         return self.key("suggestions")
 
     @property
-    def adjustments(self) -> str:  # hash: parameter -> applied value (bounded LLM suggestions)
-        return self.key("adjustments")
+    def adjustments(self) -> str:  # zset: adjustment JSON -> epoch it was made (as_of)
+        return self.key("adjustments", "made")
 
     # rate limiting and circuit breaker
     def rate_window(self, minute: int) -> str:

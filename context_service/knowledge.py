@@ -24,6 +24,15 @@ An optional ``regime:`` section configures the deterministic responses to volati
       responses:
         high_volatility: {stake_scale: 0.5, trailing_stop_scale: 0.7}
         crash: {scope: market, pause_entries: true, trailing_stop_scale: 0.5}
+
+An optional ``adjustments:`` section sets the hard limits of the LLM's parameter adjustments
+(:class:`~context_service.adjustments.AdjustmentLimits`; used only with
+``CTX_APPLY_ADJUSTMENTS``)::
+
+    adjustments:
+      min_confidence: [0.55, 0.9]     # [null, 0.9]: only raised from the bot's own threshold
+      stake_fraction: [0.25, 1.0]     # false: not adjustable
+      pause_pair: {max_hours: 48}
 """
 
 from __future__ import annotations
@@ -31,15 +40,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from context_service.adjustments import AdjustmentLimits
 from context_service.models import KNOWLEDGE_ADAPTER, KnowledgeObject, as_utc
 from context_service.risk.regime import RegimeConfig
 
-TOP_LEVEL_KEYS = {"observed_at", "source", "objects", "regime"}
+M = TypeVar("M", bound=BaseModel)
+
+TOP_LEVEL_KEYS = {"observed_at", "source", "objects", "regime", "adjustments"}
 
 
 class KnowledgeFileError(ValueError):
@@ -104,19 +116,27 @@ def _read_file(path: Path) -> dict[str, Any]:
 def load_regime_config(path: Path) -> RegimeConfig | None:
     """The file's ``regime`` section (detection and responses), None when it has none;
     :class:`KnowledgeFileError` names every bad field with its path in the file."""
-    section = _read_file(path).get("regime")
+    return _section(path, "regime", RegimeConfig)
+
+
+def load_adjustment_limits(path: Path) -> AdjustmentLimits | None:
+    """The file's ``adjustments`` section (the limits of LLM adjustments), None when it has
+    none; :class:`KnowledgeFileError` names every bad field with its path in the file."""
+    return _section(path, "adjustments", AdjustmentLimits)
+
+
+def _section(path: Path, name: str, model: type[M]) -> M | None:
+    section = _read_file(path).get(name)
     if section is None:
         return None
     if not isinstance(section, dict):
-        raise KnowledgeFileError(f"{path}: regime: must be a mapping")
+        raise KnowledgeFileError(f"{path}: {name}: must be a mapping")
     try:
-        return RegimeConfig.model_validate(section)
+        return model.model_validate(section)
     except ValidationError as exc:
-        lines = [
-            "  " + describe({"loc": ("regime", *e["loc"]), "msg": e["msg"]}) for e in exc.errors()
-        ]
+        lines = ["  " + describe({"loc": (name, *e["loc"]), "msg": e["msg"]}) for e in exc.errors()]
         raise KnowledgeFileError(
-            f"{path}: {len(lines)} invalid regime settings:\n" + "\n".join(lines)
+            f"{path}: {len(lines)} invalid {name} settings:\n" + "\n".join(lines)
         ) from exc
 
 

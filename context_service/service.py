@@ -11,6 +11,7 @@ ledger, the replay cache, the verdict providers...) are built by
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -18,12 +19,14 @@ from typing import Any, Literal
 
 import redis
 
+from context_service.adjustments import DEFAULT_LIMITS, Adjustment
 from context_service.composition import Components, compose, compose_from_settings
 from context_service.contexts import BotContexts
 from context_service.contract import Verdict, VerdictRequest
 from context_service.engine import ContextEngine, Synthesis
 from context_service.fleet.lease import LeaseState
 from context_service.keys import Keyspace
+from context_service.llm.adjustments import AdjustmentsUnreadable
 from context_service.llm.client import LLMClient
 from context_service.memory import AuditEntry, TradeEvent, TradeStats
 from context_service.models import KnowledgeObject, utcnow
@@ -32,6 +35,8 @@ from context_service.verdicts.chain import live_start, resolve_chain
 from context_service.verdicts.provider import Ask, VerdictProvider
 from context_service.verdicts.record import VerdictRecorder, iso, make_verdict, manifest_summary
 from context_service.verdicts.runner import Providers
+
+log = logging.getLogger("context_service.adjustments")
 
 
 class ContextService:
@@ -130,17 +135,54 @@ class ContextService:
         ask = Ask(request, synthesis, now, self.components.replay_params)
         outcome = self.providers.run(chain, ask)
         verdict = make_verdict(ask, outcome, (time.perf_counter() - started) * 1000)
-        self.recorder.record(ask, verdict, outcome)
+        verdict.adjustments = self._in_force(request, now)
+        self.recorder.record(ask, verdict, outcome)  # the audit entry keeps them too
         return verdict
+
+    def _in_force(self, request: VerdictRequest, now: datetime) -> list[Adjustment] | None:
+        """The bot's adjustments in force as of the decision, within its limits (None when
+        adjustments are off, or unreadable: then the bot applies none)."""
+        if not self.settings.apply_adjustments:
+            return None
+        limits = request.adjustment_limits or DEFAULT_LIMITS
+        try:
+            found = self.components.adjustments.in_force(
+                request.bot_id, request.as_of or now, limits
+            )
+        except AdjustmentsUnreadable as exc:
+            log.warning("bot %s: no adjustments applied: %s", request.bot_id, exc)
+            return None
+        for adjustment, why in found.dropped:
+            log.info("bot %s: adjustment %s not applied: %s", request.bot_id, adjustment, why)
+        active = found.all()
+        for adjustment in active:
+            self.components.metrics.adjustments_in_force.labels(adjustment.parameter).inc()
+        return active
 
     def recent_verdicts(self, bot_id: str, limit: int = 50) -> list[Verdict]:
         """The bot's latest verdicts, newest first (unreadable entries skipped)."""
         return self.recorder.recent(bot_id, limit)
 
-    def adjustments(self, bot_id: str) -> dict[str, Any]:
-        """LLM parameter suggestions (newest first) and the values applied within bounds."""
-        book = self.components.adjustments
-        return {"suggestions": book.suggestions(bot_id), "applied": book.applied(bot_id)}
+    def adjustments(self, bot_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """LLM parameter suggestions (newest first, accepted or not and why) and the
+        adjustments in force at ``at`` (default now; ``null`` when they cannot be read)."""
+        moment = at or self.clock()
+        active = self.adjustments_in_force(bot_id, moment)
+        return {
+            "enabled": self.settings.apply_adjustments,
+            "as_of": moment.isoformat(),
+            "in_force": None if active is None else [a.model_dump(mode="json") for a in active],
+            "suggestions": self.components.adjustments.suggestions(bot_id),
+        }
+
+    def adjustments_in_force(self, bot_id: str, at: datetime) -> list[Adjustment] | None:
+        """The adjustments stored as in force at ``at`` (each bot checks them against its own
+        limits again); None when they cannot be read."""
+        try:
+            return self.components.adjustments.in_force(bot_id, at).all()
+        except AdjustmentsUnreadable as exc:
+            log.warning("bot %s: adjustments unreadable: %s", bot_id, exc)
+            return None
 
     # --- trade memory --------------------------------------------------------------------
     def record_trade_event(self, event: TradeEvent) -> bool:

@@ -217,11 +217,24 @@ class Settings(BaseSettings):
         'e.g. {"my-model": {"input": "0.2", "output": "0.8", "cached_input": "0.05"}} or '
         '{"llama3.1:8b": {"free": true}} (JSON in CTX_LLM_PRICES).',
     )
-    allow_adjustments: bool = False
-    adjustment_bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=dict,
-        description="Strategy parameters the LLM may adjust, with inclusive (min, max) bounds; "
-        "a suggestion is applied only when allow_adjustments is on and it lies inside them.",
+    apply_adjustments: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "apply_adjustments",
+            "CTX_APPLY_ADJUSTMENTS",
+            "allow_adjustments",  # deprecated name, still read
+            "CTX_ALLOW_ADJUSTMENTS",
+        ),
+        description="Offer the LLM the suggest_adjustment tool and hand the bot the adjustments "
+        "in force with each verdict (min_confidence, stake_fraction, pause_pair; within the "
+        "limits of the bot's knowledge file). Off: the tool is not sent, nothing is applied.",
+    )
+    adjustment_max_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=168,
+        description="The longest an adjustment stays in force; a longer suggested expiry is "
+        "shortened to it.",
     )
 
     # --- hard cost caps (USD) and rate limits ---------------------------------------------
@@ -323,6 +336,11 @@ class Settings(BaseSettings):
             if cap < 0:
                 raise ValueError(f"daily LLM cap of {bot_id} must not be negative")
         return caps
+
+    @property
+    def allow_adjustments(self) -> bool:
+        """Deprecated name of :attr:`apply_adjustments`."""
+        return self.apply_adjustments
 
     def bot_daily_cap(self, bot_id: str) -> Decimal:
         """The daily LLM cap of one bot: its own when the fleet file sets one."""

@@ -162,6 +162,14 @@ class Masker:
     def original_id(self, masked_id: str) -> str:
         return self._ids.get(masked_id, masked_id)
 
+    def original_pair(self, masked_pair: str) -> str:
+        """A pair the model named in masked labels (``ASSET_A/QUOTE``) as the real pair; a
+        label it was never shown stays as it is (and fails the pair check)."""
+        base, _, quote = masked_pair.partition("/")
+        symbols = {label: symbol for symbol, label in self._labels.items()}
+        real_quote = self._quote if quote == QUOTE_LABEL else symbols.get(quote, quote)
+        return f"{symbols.get(base, base)}/{real_quote}"
+
     def request_line(self) -> str:
         """The candidate block, masked: no pair, no dates, the position as a return."""
         request = self.request

@@ -29,7 +29,7 @@ from context_service.llm.masking import Masker
 
 __all__ = ["build_messages", "neutralise", "request_line", "split_lanes", "system_prompt"]
 
-PROMPT_TEMPLATE_VERSION = "2026-11-30.2"
+PROMPT_TEMPLATE_VERSION = "2026-12-01.1"
 DATA_BEGIN = "<<<CONTEXT_DATA_BEGIN>>>"
 DATA_END = "<<<CONTEXT_DATA_END>>>"
 # Any run of 3+ angle brackets could imitate a delimiter; so could the marker words themselves.
@@ -60,8 +60,9 @@ _ANSWER_JSON = (
     "evidence_ids (the response schema).\n"
 )
 _SUGGEST = (
-    "- You may call suggest_adjustment to propose a parameter change; it does not affect this "
-    "verdict.\n"
+    "- You may also call suggest_adjustment to adjust min_confidence, stake_fraction or "
+    "pause_pair for a limited time, when the data gives a reason; it does not change your "
+    "verdict, and the bot's own limits bound it.\n"
 )
 
 

@@ -31,7 +31,12 @@ from context_service.llm.pricing import ModelPrice, UnknownModelPrice, price_for
 from context_service.llm.prompt import build_messages
 from context_service.llm.ratelimit import RateLimiter
 from context_service.llm.request_shape import response_format
-from context_service.llm.tools import ToolCallError, parse_answer, tools_for
+from context_service.llm.tools import (
+    ToolCallError,
+    map_suggestion_pairs,
+    parse_answer,
+    tools_for,
+)
 from context_service.llm.usage import UsageRecorder
 from context_service.settings import Settings
 
@@ -93,7 +98,7 @@ class LLMVerdictProvider:
                 f"{rate.scope} LLM rate limit of {rate.limit}/min reached",
             )
         shape = self.client.shape
-        suggestions = self.settings.allow_adjustments and shape.output_mode == "tools"
+        suggestions = self.settings.apply_adjustments and shape.output_mode == "tools"
         tools = tools_for(suggestions)
         masker = Masker(request) if self.settings.llm_masking else None
         messages = build_messages(request, context_text, shape.output_mode, suggestions, masker)
@@ -130,8 +135,11 @@ class LLMVerdictProvider:
             latency_ms=round(response.latency_ms, 3),
             attempts=response.attempts,
         )
+        calls = response.tool_calls
+        if masker is not None:  # a pause names a masked pair: the real one is recorded
+            calls = map_suggestion_pairs(calls, masker.original_pair)
         try:
-            answer = parse_answer(response.tool_calls, _visible(known_ids, masker))
+            answer = parse_answer(calls, _visible(known_ids, masker))
         except ToolCallError as exc:
             self._failed(
                 bot, at, exc.reason, cost, used_prompt, used_completion, response.latency_ms
@@ -153,6 +161,8 @@ class LLMVerdictProvider:
         if answer.unknown_evidence_ids:
             audit["unknown_evidence_ids"] = answer.unknown_evidence_ids
         audit["adjustments"] = [a.model_dump() for a in answer.adjustments]
+        if answer.rejected_adjustments:
+            audit["rejected_adjustments"] = [r.as_dict() for r in answer.rejected_adjustments]
         verdict = answer.verdict
         return Decision(
             action=verdict.action,

@@ -78,6 +78,18 @@ class ServiceMetrics:
         self.llm_tokens = Counter(
             "ctx_llm_tokens", "LLM tokens", ["bot_id", "kind"], registry=self.registry
         )
+        self.adjustment_suggestions = Counter(
+            "ctx_adjustment_suggestions",
+            "LLM parameter suggestions by parameter and outcome (accepted, rejected)",
+            ["parameter", "outcome"],
+            registry=self.registry,
+        )
+        self.adjustments_in_force = Counter(
+            "ctx_adjustments_in_force",
+            "Verdicts handed to a bot with an adjustment in force, by parameter",
+            ["parameter"],
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "ctx_http_requests",
             "HTTP requests",

@@ -117,7 +117,9 @@ class VerdictRecorder:
             self.usage.record_verdict(bot_id, ask.now, verdict.source, paid, pipe)
         pipe.execute()
         if outcome.decision.replayable:
-            self.replay.put(bot_id, ask.replay_key, verdict)
+            # The decision only: the adjustments in force belong to the moment, not the answer.
+            decided = verdict.model_copy(update={"adjustments": None})
+            self.replay.put(bot_id, ask.replay_key, decided)
         if verdict.cost_usd > 0:
             bot.record_llm_cost(ask.now, verdict.cost_usd, verdict.verdict_id)
         self.metrics.verdicts.labels(verdict.source, verdict.action.value).inc()

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from context_service.api.auth import authorize
 from context_service.api.routes.deps import BotId, Service
+from context_service.bounds import EventTime
 from context_service.contract import Verdict, VerdictRequest
 from context_service.service import ContextService
 from context_service.verdicts.pending import PendingVerdicts
@@ -74,6 +75,7 @@ def recent_verdicts(
 
 
 @router.get("/bots/{bot_id}/adjustments")
-def adjustments(bot_id: BotId, service: Service) -> dict:
-    """LLM parameter suggestions (newest first) and the values applied within bounds."""
-    return service.adjustments(bot_id)
+def adjustments(bot_id: BotId, service: Service, as_of: EventTime | None = None) -> dict:
+    """The adjustments in force as of ``as_of`` (default now) and the LLM's latest
+    suggestions, newest first, each accepted or rejected with why."""
+    return service.adjustments(bot_id, as_of)

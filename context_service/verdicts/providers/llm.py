@@ -13,7 +13,7 @@ from context_service.llm.adjustments import AdjustmentBook
 from context_service.llm.breaker import CircuitBreaker
 from context_service.llm.provider import LLMFailure, LLMVerdictProvider
 from context_service.llm.ratelimit import RateLimiter
-from context_service.llm.tools import AdjustmentArgs
+from context_service.llm.tools import AdjustmentArgs, RejectedSuggestion
 from context_service.verdicts.metrics import ServiceMetrics
 from context_service.verdicts.provider import (
     Ask,
@@ -89,11 +89,24 @@ class LLMProvider(VerdictProvider):
         self.metrics.llm_cost.labels(bot).inc(decision.cost_usd)
         self.metrics.llm_tokens.labels(bot, "prompt").inc(decision.prompt_tokens)
         self.metrics.llm_tokens.labels(bot, "completion").inc(decision.completion_tokens)
-        # A suggestion never changes this verdict; it is recorded (and applied within bounds).
-        for suggestion in (decision.audit or {}).get("adjustments", []):
-            self.adjustments.record(
-                bot, decision.verdict_id, AdjustmentArgs.model_validate(suggestion), ask.now
-            )
+        audit = decision.audit if decision.audit is not None else {}
+        # A suggestion never changes this verdict: it is judged and recorded, and the audit
+        # entry keeps each one with its fate.
+        entries = self.adjustments.record(
+            ask.request,
+            decision.verdict_id,
+            ask.now,
+            [AdjustmentArgs.model_validate(s) for s in audit.get("adjustments", [])],
+            [RejectedSuggestion(**r) for r in audit.pop("rejected_adjustments", [])],
+        )
+        if entries:
+            audit["adjustments"] = entries
+        for entry in entries:
+            parameter = entry.get("parameter")
+            self.metrics.adjustment_suggestions.labels(
+                parameter if isinstance(parameter, str) else "invalid",
+                "accepted" if entry["accepted"] else "rejected",
+            ).inc()
         return decision
 
     def close(self) -> None:
