@@ -116,6 +116,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         )
     if gating:
         lines.append(_regime_line(gating.get("regime_responses")))
+        adjusted = gating.get("adjustments") or {}
+        if adjusted.get("applied"):
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(adjusted["by_kind"].items()))
+            lines.append(f"adjustments applied: {adjusted['applied']} ({kinds})")
     lines.append(f"runtime {summary['runtime_s']:.2f} s")
     lines.append("=" * 73)
     return "\n".join(lines)

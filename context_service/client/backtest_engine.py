@@ -50,6 +50,10 @@ def in_process_client(
     keyspace = Keyspace(prefix=options.key_prefix)
     if (record or hyperopt) and wipe:  # hyperopt: its audit trail starts empty each run
         wipe_backtest_memory(redis, keyspace, bot_id)
+    elif wipe and bot_id.startswith(BACKTEST_ID_PREFIX):
+        # An earlier run's LLM adjustments are no past of this run, memory kept or not.
+        keys = keyspace.bot(bot_id)
+        redis.delete(keys.adjustments, keys.suggestions)
     llm = None
     if not hyperopt and VerdictSource.llm in chain and settings.llm_enabled:
         from context_service.llm.client import LLMClient

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from context_service.adjustments import DEFAULT_LIMITS, AdjustmentLimits
+from context_service.client.adjustments import adjustment_limits
 from context_service.client.backtest_engine import in_process_client
 from context_service.client.base import ContextClient
 from context_service.client.gate import VerdictGate
@@ -56,6 +58,7 @@ class StrategyContext:
     config_hash: str | None = None
     lease_renewed_at: datetime | None = None
     regimes: RegimeTracker | None = None
+    adjustment_limits: AdjustmentLimits = DEFAULT_LIMITS  # the knowledge file's, or defaults
     # Messages to the user's Telegram/webhook through Freqtrade (dry-run/live; notify.py).
     notifier: BotNotifier | None = field(default=None, repr=False)
 
@@ -319,6 +322,7 @@ def build_strategy_context(
     try:
         path = _knowledge_path(config, options)
         regimes = regime_tracker(config, path, options.regime_responses, in_process)
+        adjustments = adjustment_limits(path)
     except KnowledgeFileError as exc:
         raise ConfigProblem(str(exc)) from exc
     stats.regime = regimes.stats if regimes is not None else None
@@ -356,6 +360,7 @@ def build_strategy_context(
         strategy_version=version,
         config_hash=config_id,
         regimes=regimes,
+        adjustment_limits=adjustments,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from context_service.adjustments import AdjustmentLimits
 from context_service.client.base import ContextClient, ContextUnavailable
 from context_service.client.stats import GatingStats
 from context_service.contract import (
@@ -58,6 +59,7 @@ class VerdictGate:
     stats: GatingStats = field(default_factory=GatingStats)
     strategy_version: str | None = None  # sent with every request, kept on every verdict
     config_hash: str | None = None
+    adjustment_limits: AdjustmentLimits | None = None  # sent with every request
     max_wait_s: float = 60.0
     asynchronous: bool = False  # ask without waiting (client.ask) where the client can
     clock: Callable[[], float] = time.monotonic
@@ -93,6 +95,7 @@ class VerdictGate:
                 as_of=as_of,
                 strategy_version=self.strategy_version,
                 config_hash=self.config_hash,
+                adjustment_limits=self.adjustment_limits,
             )
             ask = getattr(self.client, "ask", None) if self.asynchronous else None
             verdict = ask(request) if ask is not None else self.client.decide(request)

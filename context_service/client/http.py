@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,7 @@ class HttpContextClient:
         try:
             verdict = Verdict.model_validate_json(response.content)
         except ValidationError as exc:
-            raise ContextUnavailable(f"malformed verdict from sidecar: {exc}") from exc
+            verdict = _without_adjustments(response.content, exc)
         if verdict.pair != request.pair or verdict.bot_id != request.bot_id:
             raise ContextUnavailable(
                 f"verdict for {verdict.bot_id}/{verdict.pair} answers {request.bot_id}/"
@@ -147,6 +148,23 @@ class HttpContextClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _without_adjustments(content: bytes, exc: ValidationError) -> Verdict:
+    """A verdict whose only fault is its adjustments is used with none applied (fail closed
+    to the bot's own settings, logged); any other fault makes it no verdict at all."""
+    if not all(e["loc"] and e["loc"][0] == "adjustments" for e in exc.errors()):
+        raise ContextUnavailable(f"malformed verdict from sidecar: {exc}") from exc
+    try:
+        verdict = Verdict.model_validate({**json.loads(content), "adjustments": None})
+    except (ValueError, TypeError) as again:
+        raise ContextUnavailable(f"malformed verdict from sidecar: {again}") from again
+    logger.warning(
+        "unreadable adjustments in verdict %s: none applied (%s)",
+        verdict.verdict_id,
+        exc.errors()[0]["msg"],
+    )
+    return verdict
 
 
 def _unavailable(response: httpx.Response, path: str) -> ContextUnavailable:

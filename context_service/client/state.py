@@ -7,7 +7,8 @@
   run's :class:`~context_service.client.regime.RegimeTracker` reads this one store.
 * **Sized stakes**: the stake ``custom_stake_amount`` gave each pair's pending entry, so the
   entry's budget check can tell an impossible refusal from an ordinary one.
-* **Verdict marks**: per pair, the verdicts received by candle (FreqUI plot markers).
+* **Verdict marks**: per pair, the verdicts received by candle (FreqUI plot markers); marking a
+  verdict also takes the LLM adjustments in force it carries (``client/adjustments.py``).
 * **Attribution**: the verdict that confirmed a pending entry, then the verdict that opened each
   trade. The latter is stored on the trade itself (Freqtrade's ``trade.set_custom_data``, in its
   database when live), so attribution survives a restart of the bot; the realized profit of a
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from context_service.client.adjustments import HeldAdjustments
 from context_service.contract import Verdict
 
 logger = logging.getLogger(__name__)
@@ -45,14 +47,17 @@ class StrategyState:
         self.regime_series: dict[str, Any] = {}  # candle-derived: outlives reset_run
         self.sized: dict[str, float] = {}  # pair -> stake sized for its pending entry
         self._marks: dict[str, dict[int, Verdict]] = {}
+        self.adjustments = HeldAdjustments()  # the newest verdicts' adjustments in force
         self._pending: dict[str, Verdict] = {}  # pair -> verdict of the confirmed entry
         self._opened_by: dict[Any, Verdict] = {}  # trade id -> verdict (this process's copy)
 
     def reset_run(self) -> None:
-        """Forget what a run learned (verdict marks, pending entries, attribution); keep the
+        """Forget what a run learned (verdict marks and adjustments, pending entries,
+        attribution); keep the
         candle-derived candidates and ATR (``evaluate`` re-runs one strategy per variant; the
         trades' custom data is Freqtrade's, reset by each backtest)."""
         self._marks.clear()
+        self.adjustments.reset()
         self._pending.clear()
         self.sized.clear()
         self._opened_by.clear()
@@ -86,6 +91,7 @@ class StrategyState:
 
     # --- verdict marks -------------------------------------------------------------------
     def mark(self, pair: str, epoch: int, verdict: Verdict) -> None:
+        self.adjustments.receive(verdict)
         marks = self._marks.setdefault(pair, {})
         marks[epoch] = verdict
         if self.keep is not None and len(marks) > self.keep:

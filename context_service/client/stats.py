@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from context_service.client.adjustments import AdjustmentStats
 from context_service.contract import Verdict
 from context_service.risk.refusals import Refusal
 from context_service.risk.regime import RegimeResponseStats
@@ -40,6 +41,7 @@ class GatingStats:
     lane_items: Counter[str] = field(default_factory=Counter)  # included objects per lane
     contexts_with_news: int = 0
     regime: RegimeResponseStats | None = None  # None: no regime responses configured
+    adjustments: AdjustmentStats = field(default_factory=AdjustmentStats)  # LLM adjustments
 
     @property
     def decisions(self) -> int:
@@ -99,6 +101,7 @@ class GatingStats:
             else {},
             "decisions_with_news": self.contexts_with_news,
             "regime_responses": self.regime.as_dict() if self.regime is not None else None,
+            "adjustments": self.adjustments.as_dict(),
         }
 
 

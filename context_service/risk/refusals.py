@@ -30,4 +30,7 @@ class Refusal(StrEnum):
     no_room = "budget: no room for a minimum stake"
     regime_paused = "regime: entries paused"  # the market is in a crash regime
     regime_min_stake = "regime: scaled stake below the exchange minimum"
+    adjustment_paused = "paused by adjustment"  # an LLM pause_pair adjustment in force
+    adjusted_low_confidence = "confidence below the adjusted minimum"
+    adjustment_min_stake = "adjustment: scaled stake below the exchange minimum"
     error = "error"  # the strategy's own failure: fail closed

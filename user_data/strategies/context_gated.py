@@ -5,9 +5,9 @@ verdict is asked as soon as the candidate exists (dry-run/live: right after ``po
 backtests: ``bot_loop_start``, in process with ``as_of`` = the candle's close);
 ``confirm_trade_entry`` enters only on a fresh ``buy`` verdict >= ``min_confidence`` inside the
 daily limits and the budget guard; exits never wait for the engine; regime responses (stake,
-entry pause, trailing stop) come from client/regime_hooks.py. State lives in one
-:class:`~context_service.client.state.StrategyState` (the opening verdict on the trade itself)
-and every callback is wrapped by :func:`~context_service.client.callbacks.fail_closed`. Settings:
+entry pause, trailing stop) from client/regime_hooks.py, the LLM's adjustments (threshold,
+stake fraction, pair pause) from client/adjustment_hooks.py. State: one ``StrategyState`` (the
+opening verdict on the trade itself); every callback is wrapped by ``fail_closed``. Settings:
 the config's ``"context"`` section and the ``CTX_*`` environment (docs/strategy.md).
 """
 
@@ -25,6 +25,7 @@ from freqtrade.strategy import DecimalParameter, IntParameter
 from pandas import DataFrame
 
 from context_service.backtest.marks import load_backtest_marks
+from context_service.client.adjustment_hooks import AdjustmentHooks
 from context_service.client.asks import ask_candle
 from context_service.client.callbacks import fail_closed
 from context_service.client.factory import StrategyContext, build_strategy_context
@@ -36,7 +37,6 @@ from context_service.client.frames import (
     select_emas,
     with_emas,
 )
-from context_service.client.regime_hooks import RegimeHooks
 from context_service.client.startup import start_strategy_context
 from context_service.client.state import StrategyState
 from context_service.risk.positions import positions_of
@@ -53,7 +53,7 @@ IN_PROCESS_MODES = {RunMode(mode) for mode in _IN_PROCESS}
 LIVE_HISTORY = 200
 
 
-class ContextGatedStrategy(RegimeHooks):
+class ContextGatedStrategy(AdjustmentHooks):
     INTERFACE_VERSION = 3
 
     timeframe = "1h"
@@ -226,8 +226,8 @@ class ContextGatedStrategy(RegimeHooks):
         """Ask for the verdicts of candle ``signal``'s candidates (see client/asks.py)."""
         if self.ctx is None:
             return
-        if self.ctx.gate is not None:  # the parameter's value (a hyperopt epoch sets its own)
-            self.ctx.gate.min_confidence = float(self.min_verdict_confidence.value)
+        if self.ctx.gate is not None:
+            self._sync_gate()  # threshold and adjustment limits from this epoch's parameter
         self._regimes()  # the asks skip entries a regime pause refuses anyway
         trades = Trade.get_trades_proxy(is_open=True)
         stop = not self.in_process  # live: a dead sidecar must not stall every pair
@@ -260,8 +260,8 @@ class ContextGatedStrategy(RegimeHooks):
         **kwargs,
     ) -> float:
         """Called before an entry order: the stake of one budget slot, clamped by the budget
-        guard whatever the wallet proposes, then scaled by the regime response; 0 (no entry)
-        when no minimum stake fits."""
+        guard whatever the wallet proposes, then scaled by the regime response and by an
+        adjusted stake fraction; 0 (no entry) when no minimum stake fits."""
         ctx = self.ctx
         if ctx is None:
             return 0.0
@@ -269,7 +269,8 @@ class ContextGatedStrategy(RegimeHooks):
         if stake <= 0 or (min_stake and stake < min_stake):
             ctx.stats.refuse(Refusal.no_room)
             return 0.0
-        return self._regime_stake(pair, self._signal_candle(current_time), stake, min_stake)
+        stake = self._regime_stake(pair, self._signal_candle(current_time), stake, min_stake)
+        return self._adjusted_stake(pair, current_time, stake, min_stake)
 
     @fail_closed(False, meaning="refusing entry", refusal=Refusal.error, level=logging.ERROR)
     def confirm_trade_entry(
@@ -285,10 +286,10 @@ class ContextGatedStrategy(RegimeHooks):
         **kwargs,
     ) -> bool:
         """Called right before an entry order is placed; True places it. Fail closed, in this
-        order: long only, not blocked, lease held, daily limits, no regime pause, a fresh
-        ``buy`` verdict for this candle at or above ``min_confidence``, the budget guard (whose
-        refusal of a stake the strategy sized itself is a critical error). Freqtrade would take an
-        exception as True; the wrapper answers False."""
+        order: long only, not blocked, lease held, daily limits, no regime or adjustment pause,
+        a fresh ``buy`` verdict for this candle at or above ``min_confidence`` (as adjusted),
+        the budget guard (whose refusal of a stake the strategy sized itself is a critical
+        error). Freqtrade would take an exception as True; the wrapper answers False."""
         ctx = self.ctx
         if ctx is None:
             return False
@@ -301,11 +302,13 @@ class ContextGatedStrategy(RegimeHooks):
         daily = ctx.daily.gate(current_time)
         if not daily.allowed:
             return ctx.refuse(pair, daily.refusal or Refusal.error, detail=daily.reason)
-        if self._regime_pauses(pair, self._signal_candle(current_time)):
+        signal = self._signal_candle(current_time)
+        if self._regime_pauses(pair, signal) or self._adjustment_pauses(pair, current_time):
             return False
         verdict = None
         if ctx.gate is not None:
-            answer = ctx.gate.entry_allowed(pair, self._signal_candle(current_time))
+            answer = ctx.gate.entry_allowed(pair, signal)
+            answer = self._adjusted_answer(pair, current_time, answer)
             if not answer.allowed:
                 return ctx.refuse(pair, answer.refusal or Refusal.error)
             verdict = answer.verdict
@@ -315,14 +318,13 @@ class ContextGatedStrategy(RegimeHooks):
             return ctx.refuse_budget(pair, amount * rate, budget, sized)
         ctx.daily.record_entry(current_time)
         ctx.stats.entries_confirmed += 1
-        self._regime_entry_confirmed(pair, self._signal_candle(current_time))
+        self._regime_entry_confirmed(pair, signal)
+        self._adjustment_entry_confirmed(pair, current_time)
         self.state.entry_confirmed(pair, verdict)
         return True
 
     def _open_positions(self):
-        ctx = self.ctx
-        assert ctx is not None
-        return positions_of(Trade.get_trades_proxy(is_open=True), ctx.guard.limits.fee_rate)
+        return positions_of(Trade.get_trades_proxy(is_open=True), self.ctx.guard.limits.fee_rate)
 
     # --- exits: never wait for the engine -------------------------------------------------------
 
