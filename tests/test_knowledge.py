@@ -79,3 +79,50 @@ def test_json_files_and_per_object_dates(tmp_path):
 def test_a_missing_file_says_so(tmp_path):
     with pytest.raises(KnowledgeFileError, match="cannot read knowledge file"):
         load_knowledge_file(tmp_path / "nope.yaml")
+
+
+def test_the_adjustments_section_sets_the_limits_of_llm_adjustments(tmp_path):
+    from context_service.knowledge import load_adjustment_limits
+
+    path = _write(
+        tmp_path,
+        """
+objects: []
+adjustments:
+  min_confidence: [0.55, 0.9]
+  stake_fraction: false
+  pause_pair: {max_hours: 48}
+""",
+    )
+    limits = load_adjustment_limits(path)
+    assert limits is not None
+    assert limits.min_confidence == (0.55, 0.9)
+    assert limits.stake_fraction is False
+    assert limits.pause_pair and limits.pause_pair.max_hours == 48
+    assert load_adjustment_limits(_write(tmp_path, "objects: []\n", "none.yaml")) is None
+    shipped = load_adjustment_limits(REPO / "user_data" / "knowledge" / "strategy.yaml")
+    assert shipped is None or shipped.stake_fraction is not False
+
+
+def test_a_bad_adjustments_section_names_every_field(tmp_path):
+    from context_service.knowledge import load_adjustment_limits
+
+    path = _write(
+        tmp_path,
+        """
+objects: []
+adjustments:
+  min_confidence: [0.9, 0.2]
+  stake_fraction: [0.5, .inf]
+  stop_loss: [0.1, 0.2]
+""",
+    )
+    with pytest.raises(KnowledgeFileError) as failure:
+        load_adjustment_limits(path)
+    message = str(failure.value)
+    assert "invalid adjustments settings" in message
+    assert "adjustments.min_confidence" in message
+    assert "adjustments.stake_fraction" in message
+    assert "adjustments.stop_loss: Extra inputs are not permitted" in message
+    with pytest.raises(KnowledgeFileError, match="adjustments: must be a mapping"):
+        load_adjustment_limits(_write(tmp_path, "objects: []\nadjustments: [1]\n", "l.yaml"))

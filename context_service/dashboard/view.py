@@ -51,6 +51,18 @@ def _regimes(service: ContextService, bot: BotSpec, now: datetime) -> list[dict[
     return found
 
 
+def _adjustments(service: ContextService, bot: BotSpec, now: datetime) -> list[dict[str, Any]]:
+    """The LLM adjustments in force now (the sidecar's view: each bot checks them against its
+    own limits again); empty when adjustments are off or unreadable."""
+    if not service.settings.apply_adjustments:
+        return []
+    active = service.adjustments_in_force(bot.id, now) or []
+    return [
+        a.model_dump(mode="json", include={"parameter", "value", "pair", "expires_at", "reason"})
+        for a in active
+    ]
+
+
 def _comparison(bot: BotSpec, status: BotStatus | None, stats: dict[str, Any]) -> dict[str, Any]:
     """Profit from the bot itself when it answers, else from our trade memory."""
     live = status is not None and status.reachable
@@ -102,6 +114,7 @@ def _bot_view(
         "stats": stats,
         "verdicts": _verdicts(service, bot.id),
         "regimes": _regimes(service, bot, now),
+        "adjustments": _adjustments(service, bot, now),
         "alerts": [a for a in alerts if a.get("bot_id") == bot.id],
         "comparison": _comparison(bot, status, stats),
     }

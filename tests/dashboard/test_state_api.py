@@ -115,3 +115,40 @@ def test_each_bot_shows_its_current_regime_readings(client: TestClient) -> None:
     assert reading["scope"] == "market" and reading["regime"] == "crash"
     assert reading["summary"].startswith("Market regime (via BTC/USDT)")
     assert bots["beta"]["regimes"] == []
+
+
+def test_each_bot_shows_its_adjustments_in_force_with_their_expiry(client: TestClient) -> None:
+    from datetime import timedelta
+
+    from context_service.adjustments import Adjustment
+
+    service = client.app.state.service
+    assert all(b["adjustments"] == [] for b in _state(client)["bots"])  # off by default
+    service.settings = service.settings.model_copy(update={"apply_adjustments": True})
+    now = service.clock()
+    book = service.components.adjustments
+    keys = service.components.keyspace.bot("alpha")
+
+    def store(parameter, value, pair, hours_ago, hours):
+        made = now - timedelta(hours=hours_ago)
+        adjustment = Adjustment(
+            parameter=parameter, value=value, pair=pair, made_at=made,
+            expires_at=made + timedelta(hours=hours), verdict_id=f"v-{parameter}",
+            reason="volatile",
+        )  # fmt: skip
+        book.redis.zadd(keys.adjustments, {adjustment.model_dump_json(): made.timestamp()})
+        return adjustment
+
+    pause = store("pause_pair", None, "BTC/USDT", 1, 5)
+    store("stake_fraction", 0.5, None, 3, 2)  # expired an hour ago
+    bots = {b["id"]: b for b in _state(client)["bots"]}
+    assert bots["alpha"]["adjustments"] == [
+        {
+            "parameter": "pause_pair",
+            "value": None,
+            "pair": "BTC/USDT",
+            "expires_at": pause.expires_at.isoformat().replace("+00:00", "Z"),
+            "reason": "volatile",
+        }
+    ]
+    assert bots["beta"]["adjustments"] == []

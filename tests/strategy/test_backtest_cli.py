@@ -75,3 +75,17 @@ def test_summary_flags_a_budget_breach() -> None:
     assert summary["budget_held"] is False
     assert "EXCEEDED" in format_summary(summary)
     assert summary["buy_and_hold_pct"] == -5.0
+
+
+def test_summary_counts_adjustments_only_when_some_were_applied() -> None:
+    from context_service.client.stats import GatingStats
+
+    result = {"trades": [], "profit_total": 0.0, "profit_total_abs": 0.0, "market_change": 0.0}
+    stats = GatingStats(bot_id="backtest", budget=100)
+    quiet = format_summary(build_summary(result, stats.as_dict(), budget=100, runtime_s=1.0))
+    assert "adjustments applied" not in quiet  # the usual summary is unchanged
+    stats.adjustments.record("pause_pair")
+    stats.adjustments.record("stake_fraction")
+    stats.adjustments.record("pause_pair")
+    text = format_summary(build_summary(result, stats.as_dict(), budget=100, runtime_s=1.0))
+    assert "adjustments applied: 3 (pause_pair 2, stake_fraction 1)" in text

@@ -134,6 +134,16 @@ function renderBot(bot) {
     }
     card.append(regimes);
   }
+  if (bot.adjustments && bot.adjustments.length) {
+    card.append(el("strong", {}, "Adjustments in force"));
+    const adjustments = el("ul", { class: "adjustments" });
+    for (const a of bot.adjustments) {
+      const what = a.parameter === "pause_pair" ? `pause ${a.pair}` : `${a.parameter} ${num(a.value)}`;
+      adjustments.append(el("li", { title: a.reason }, what,
+        el("span", { class: "muted" }, ` until ${a.expires_at.slice(0, 16).replace("T", " ")}`)));
+    }
+    card.append(adjustments);
+  }
   card.append(el("strong", {}, "Last verdicts"));
   const verdicts = el("ul", { class: "verdicts" });
   if (!bot.verdicts.length) verdicts.append(el("li", { class: "muted" }, "none yet"));
