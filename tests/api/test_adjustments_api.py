@@ -65,3 +65,29 @@ def test_a_bad_as_of_is_a_422_and_the_next_request_works(client: TestClient, as_
 def test_another_bots_id_with_a_trailing_newline_is_refused(client: TestClient) -> None:
     assert client.get("/v1/bots/bot-1%0A/adjustments").status_code in (404, 422)
     assert client.get("/v1/bots/bot-1/adjustments").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        '{"min_confidence": [NaN, 0.9]}',
+        '{"stake_fraction": [0.5, 5]}',
+        '{"stake_fraction": [0, 1]}',
+        '{"pause_pair": {"max_hours": 1e309}}',
+        '{"pause_pair": {"max_hours": 87600000}}',
+        '{"stop_loss": [0.1, 0.2]}',
+        '"loose"',
+    ],
+)
+def test_hostile_limits_in_a_verdict_request_are_a_422_and_the_next_works(
+    client: TestClient, limits: str
+) -> None:
+    body = make_request(i=1, as_of=True).model_dump_json(exclude={"adjustment_limits"})
+    bad = body[:-1] + f', "adjustment_limits": {limits}}}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    refused = client.post("/v1/verdicts", content=bad, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert "adjustment_limits" in refused.text
+    good = client.post("/v1/verdicts", content=body, headers=headers)
+    assert good.status_code == 200, good.text
+    assert [a["parameter"] for a in good.json()["adjustments"]] == ["pause_pair"]

@@ -114,6 +114,10 @@ def test_an_accepted_suggestion_is_in_force_from_its_decision_until_it_expires(
     audit = service.audit("bot-1", kind="verdict")[0].payload
     assert audit["providers"]["llm"]["adjustments"][0]["why"] == "accepted"
     assert audit["verdict"]["adjustments"][0]["value"] == 0.75
+    metrics = service.metrics_text().decode()
+    accepted = 'ctx_adjustment_suggestions_total{outcome="accepted",parameter="min_confidence"}'
+    assert f"{accepted} 1.0" in metrics
+    assert 'ctx_adjustments_in_force_total{parameter="min_confidence"} 2.0' in metrics
 
 
 def test_a_backtest_sees_only_adjustments_made_before_its_as_of(
@@ -242,6 +246,7 @@ def test_hostile_suggestions_are_rejected_with_why_and_the_verdict_still_stands(
     rejected = _suggestions(service)[0]
     assert rejected["accepted"] is False and why in rejected["why"], rejected["why"]
     assert len(json.dumps(rejected)) < 2000  # a huge answer is not stored whole
+    assert 'ctx_adjustment_suggestions_total{outcome="rejected"' in service.metrics_text().decode()
     assert second.source == "llm" and [a.value for a in second.adjustments] == [0.5]
 
 
