@@ -152,3 +152,31 @@ def test_without_a_token_the_page_asks_for_it(live_url: str, tmp_path: Path) -> 
     assert "Sidecar token (CTX_API_TOKEN)" in dumped.stdout
     assert 'id="login"' in dumped.stdout and 'id="login" hidden' not in dumped.stdout
     assert "alpha" not in dumped.stdout
+
+
+def test_adjustments_in_force_are_listed_on_their_bots_card(seeded_service, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from context_service.adjustments import Adjustment
+
+    chromium = _chromium()
+    service = seeded_service
+    service.settings = service.settings.model_copy(update={"apply_adjustments": True})
+    made = service.clock() - timedelta(hours=1)
+    pause = Adjustment(
+        parameter="pause_pair", pair="BTC/USDT", made_at=made,
+        expires_at=made + timedelta(hours=6), verdict_id="v-1", reason="exchange outage",
+    )  # fmt: skip
+    keys = service.components.keyspace.bot("alpha")
+    service.components.redis.zadd(keys.adjustments, {pause.model_dump_json(): made.timestamp()})
+    with serve(create_app(service=service)) as url:
+        dumped = _run(
+            chromium, tmp_path / "profile", "--dump-dom", f"{url}/dashboard#token={TOKEN}"
+        )
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    text = _Text()
+    text.feed(dumped.stdout)
+    alpha = " ".join(text.by_bot["alpha"])
+    until = pause.expires_at.isoformat()[:16].replace("T", " ")
+    assert "Adjustments in force" in alpha and "pause BTC/USDT" in alpha and until in alpha
+    assert "Adjustments in force" not in " ".join(text.by_bot["beta"])
