@@ -137,3 +137,35 @@ def test_a_stored_adjustment_is_validated_like_any_boundary_model(fields, messag
 def test_limits_out_of_range_are_refused(section) -> None:
     with pytest.raises(ValidationError):
         AdjustmentLimits.model_validate(section)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"CTX_APPLY_ADJUSTMENTS": "true"}, True),
+        ({"CTX_ALLOW_ADJUSTMENTS": "true"}, True),  # the deprecated name, still read
+    ],
+)
+def test_adjustments_are_off_unless_asked_for(monkeypatch, env, expected) -> None:
+    from context_service.settings import Settings
+
+    for name in ("CTX_APPLY_ADJUSTMENTS", "CTX_ALLOW_ADJUSTMENTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert settings.apply_adjustments is expected and settings.allow_adjustments is expected
+
+
+def test_a_bad_switch_or_expiry_setting_is_refused(monkeypatch) -> None:
+    from context_service.settings import Settings
+
+    monkeypatch.setenv("CTX_APPLY_ADJUSTMENTS", "maybe")
+    with pytest.raises(ValidationError, match="apply_adjustments"):
+        Settings(_env_file=None)
+    monkeypatch.delenv("CTX_APPLY_ADJUSTMENTS")
+    for hours in ("0", "nan", "169"):
+        monkeypatch.setenv("CTX_ADJUSTMENT_MAX_HOURS", hours)
+        with pytest.raises(ValidationError, match="adjustment_max_hours"):
+            Settings(_env_file=None)
