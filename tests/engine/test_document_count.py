@@ -16,8 +16,10 @@ ENCODINGS = ("cl100k_base", "o200k_base")
 # punctuation (with "/" and "'" that the regexes treat specially), every kind of whitespace,
 # marks, emoji, and the text our lines are made of.
 ALPHABET = st.sampled_from(
-    list("aZéß日本Ωω0159.,:;!?-_/\\'\"()[]{}<>|+*%$#@&~`^= \t\r\n\u00a0\u2028\u0301🚀…")
-    + ["'s", "'ll", "- [", "] (high, conf 0.80) ", "## ", "<|endoftext|>", "\n\n", " \n"]
+    [
+        *"aZéß日本Ωω0159.,:;!?-_/\\'\"()[]{}<>|+*%$#@&~`^= \t\r\n\u00a0\u2028\u0301🚀…",
+        *["'s", "'ll", "- [", "] (high, conf 0.80) ", "## ", "<|endoftext|>", "\n\n", " \n"],
+    ]
 )
 LINE = st.lists(ALPHABET, max_size=30).map("".join)
 DOCUMENT = st.lists(LINE, min_size=1, max_size=12).map("\n".join)
