@@ -161,6 +161,10 @@ class SharedBacktest:
         log: list[VerdictRecord] = []
         if ctx is not None:
             _record_verdicts(ctx.stats, log)
+        # Freqtrade numbers trades from its object's counter, never reset between backtest()
+        # calls: each variant starts from 1, like a backtest of its own, so a trade's id (part of
+        # an exit ask's request, hence of its replay key) does not depend on the variants before.
+        bt.trade_id_counter = 0
         result = bt.backtest({}, self.start.to_pydatetime(), self.end.to_pydatetime())
         seconds = time.perf_counter() - started
         trades = result["results"].to_dict("records")
