@@ -107,7 +107,21 @@ KNOWN: dict[str, ModelCapabilities] = {
     "gpt-4.1": _GPT41,
     "gpt-4o": _GPT4O,
     "gpt-4o-mini": _GPT4O,
-    "gpt-4-turbo": replace(_GPT4O, family="gpt-4", tokenizer="cl100k_base", json_schema=False),
+    "gpt-4.5": replace(_GPT4O, family="gpt-4.5"),
+    "gpt-4-turbo": replace(
+        _GPT4O,
+        family="gpt-4",
+        training_cutoff=date(2023, 12, 1),
+        tokenizer="cl100k_base",
+        json_schema=False,
+    ),
+    "gpt-4": ModelCapabilities(
+        family="gpt-4",
+        context_window=8192,
+        training_cutoff=date(2021, 9, 1),
+        tokenizer="cl100k_base",
+        json_schema=False,
+    ),
     "gpt-3.5-turbo": ModelCapabilities(
         family="gpt-3.5",
         context_window=16_385,
