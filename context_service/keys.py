@@ -223,6 +223,10 @@ class Keyspace:
     def ledger_month(self, month: str) -> str:
         return self.ledger("global", "month", month)
 
+    def ledger_run(self, run_id: str) -> str:
+        """Micro-dollars reserved and charged by one backtest or evaluate run (its own cap)."""
+        return self.ledger("run", run_id)
+
     def ledger_usage(self, day: str) -> str:  # hash: usage counters for the day
         return self.ledger("usage", day)
 

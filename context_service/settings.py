@@ -28,6 +28,10 @@ USER_DATA = REPO_ROOT / "user_data"
 VerdictProviderName = Annotated[str, StringConstraints(pattern=PROVIDER_NAME_PATTERN)]
 
 
+# The largest per-run LLM cap accepted (USD): far above any sensible backtest, catches typos.
+MAX_RUN_USD = Decimal(10_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CTX_",
@@ -295,6 +299,14 @@ class Settings(BaseSettings):
     )
     backtest_memory: bool = Field(
         default=True, description="Write backtest trades to trade memory (bot backtest_bot_id)."
+    )
+    backtest_max_usd: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_RUN_USD,
+        description="Per-run cap of LLM spend in backtest and evaluate runs (USD; also "
+        "--max-usd). Once spent, the run stops calling the LLM and its chain falls back "
+        "(recorded as run_cap). Setting it also counts as consent to spend up to it.",
     )
 
     # --- fleet (deployment, dashboard) -----------------------------------------------------
