@@ -21,12 +21,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from context_service.backtest.analysis import analysis_overrides
 from context_service.backtest.candles import exact_candles
+from context_service.backtest.consent import SpendProblem, add_spend_options
 from context_service.backtest.data import DataProblem, ensure_candles
+from context_service.backtest.paid_run import PaidRun, paid_run, spending_start
 from context_service.client.factory import ConfigProblem, configured_budget
 from context_service.evidence.backtest import EvidenceProblem
 from context_service.ftconfig import ConfigFileError, read_config_file
@@ -100,6 +103,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="run Freqtrade's lookahead-analysis or recursive-analysis instead",
     )
     p.add_argument("--summary-json", type=Path, default=None, help="also write our summary here")
+    add_spend_options(p)
     p.add_argument(
         "freqtrade_args",
         nargs=argparse.REMAINDER,
@@ -190,8 +194,11 @@ def freqtrade_argv(
     return argv + extra
 
 
-def _run_freqtrade(argv: list[str], use_snapshot: bool, snapshot: Path | None) -> Any:
-    """Run one Freqtrade command in-process; returns the Backtesting object for backtests."""
+def _run_freqtrade(
+    argv: list[str], use_snapshot: bool, snapshot: Path | None, args: Any = None
+) -> tuple[Any, PaidRun]:
+    """Run one Freqtrade command in-process; returns the Backtesting object for backtests and
+    what the run's LLM spend was (a chain that spends money: estimate and consent first)."""
     from freqtrade.commands import Arguments
     from freqtrade.enums import RunMode
     from freqtrade.loggers import setup_logging_pre
@@ -199,16 +206,17 @@ def _run_freqtrade(argv: list[str], use_snapshot: bool, snapshot: Path | None) -
     setup_logging_pre()
     parsed = Arguments(argv).get_parsed_arg()
 
-    def execute() -> Any:
+    def execute() -> tuple[Any, PaidRun]:
         if argv[0] != "backtesting":
-            return parsed["func"](parsed)
+            return parsed["func"](parsed), PaidRun()
         from freqtrade.commands.optimize_commands import setup_optimize_configuration
         from freqtrade.optimize.backtesting import Backtesting
 
         config = setup_optimize_configuration(parsed, RunMode.BACKTEST)
-        backtesting = Backtesting(config)
-        backtesting.start()
-        return backtesting
+        with paid_run(config, args, get_settings()) as paid:
+            backtesting = Backtesting(config)
+            backtesting.start()
+        return backtesting, paid
 
     with exact_candles():
         if use_snapshot:
@@ -232,6 +240,11 @@ def run(args: argparse.Namespace) -> int:
     if not use_snapshot and args.markets == "auto" and not (snapshot and snapshot.is_file()):
         logger.info("no markets snapshot configured: Freqtrade will load markets from KuCoin")
 
+    if args.analysis and not args.no_gating and spending_start(args.provider, config, settings):
+        raise RunProblem(
+            "--analysis re-runs the backtest many times: not with a verdict chain that spends "
+            "money; use --provider rules (the analyses check the strategy's signals)"
+        )
     ensure_candles(datadir, pairs, timeframe, args.timerange, reachable=reachable)
     if args.evidence:
         from context_service.evidence.backtest import prepare_evidence
@@ -250,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         print("freqtrade " + " ".join(argv), flush=True)
         started = time.perf_counter()
         try:
-            result = _run_freqtrade(argv, use_snapshot, snapshot)
+            result, paid = _run_freqtrade(argv, use_snapshot, snapshot, args)
         except Exception as exc:
             if type(exc).__module__.startswith("freqtrade"):
                 print(f"freqtrade failed: {exc}", file=sys.stderr)
@@ -261,10 +274,16 @@ def run(args: argparse.Namespace) -> int:
     if args.analysis:
         print(f"\n{argv[0]} finished in {runtime:.1f} s")
         return 0
-    return _report(result, config, runtime, args.summary_json)
+    return _report(result, config, runtime, args.summary_json, paid)
 
 
-def _report(backtesting: Any, config: dict[str, Any], runtime: float, out: Path | None) -> int:
+def _report(
+    backtesting: Any,
+    config: dict[str, Any],
+    runtime: float,
+    out: Path | None,
+    paid: PaidRun | None = None,
+) -> int:
     from context_service.backtest.summary import build_summary, format_summary
     from context_service.client.stats import last_registered
 
@@ -282,6 +301,9 @@ def _report(backtesting: Any, config: dict[str, Any], runtime: float, out: Path 
     summary = build_summary(
         strategy_result, stats.as_dict() if stats else None, budget, runtime_s=runtime
     )
+    end_ms = strategy_result.get("backtest_end_ts")
+    window_end = datetime.fromtimestamp(end_ms / 1000, UTC).date() if end_ms else None
+    summary["llm"] = (paid or PaidRun()).report(get_settings(), window_end)
     print(format_summary(summary))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -295,6 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return run(args)
-    except (RunProblem, DataProblem, SnapshotError, ConfigProblem, EvidenceProblem) as exc:
+    except (
+        RunProblem,
+        DataProblem,
+        SnapshotError,
+        ConfigProblem,
+        EvidenceProblem,
+        SpendProblem,
+    ) as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2

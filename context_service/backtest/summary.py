@@ -120,6 +120,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         if adjusted.get("applied"):
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(adjusted["by_kind"].items()))
             lines.append(f"adjustments applied: {adjusted['applied']} ({kinds})")
+    if summary.get("llm"):
+        lines += llm_lines(summary["llm"], (gating or {}).get("fallback_reasons") or {})
     lines.append(f"runtime {summary['runtime_s']:.2f} s")
     lines.append("=" * 73)
     return "\n".join(lines)
@@ -148,3 +150,30 @@ def _encodings(counts: dict[str, int]) -> str:
     if "utf8-bytes" in counts:
         names += " (no tiktoken encoding loadable: bytes, an upper bound)"
     return names
+
+
+def llm_lines(llm: Mapping[str, Any], fallback_reasons: Mapping[str, int]) -> list[str]:
+    """The run's LLM spend: estimate, consent, charge and cap; the model's training cutoff."""
+    estimate = llm.get("estimate")
+    planned = (
+        f"estimate {estimate['calls']} calls ${estimate['usd']:.4f} "
+        f"(at most ${estimate['usd_no_cache']:.4f})"
+        if estimate
+        else "no estimate (unpriced provider)"
+    )
+    charged = llm.get("charged_usd")
+    cap = llm.get("run_cap_usd")
+    capped = sum(n for reason, n in fallback_reasons.items() if "llm:run_cap" in reason)
+    line = (
+        f"LLM {llm['model']}: {planned} | charged "
+        + ("n/a" if charged is None else f"${charged:.4f}")
+        + " (the run's ledger, failed calls included) | run cap "
+        + ("none" if cap is None else f"${cap:.4f}, {capped} asks fell back at it")
+        + f" | consent: {llm.get('consent')}"
+    )
+    lines = [line]
+    if "training_cutoff" in llm:
+        lines.append(f"training cutoff of {llm['model']}: {llm['training_cutoff'] or 'unknown'}")
+    if llm.get("cutoff_warning"):
+        lines.append(f"WARNING: {llm['cutoff_warning']}")
+    return lines
