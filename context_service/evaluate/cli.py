@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from context_service.backtest.consent import add_spend_options, mask_sample_arg
 from context_service.settings import REPO_ROOT, USER_DATA
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG = USER_DATA / "config.backtest.json"
 DEFAULT_OUT = USER_DATA / "evaluate"
 MAX_SEEDS = 100
+DEFAULT_MASK_SAMPLE = 30
 
 
 class InputProblem(Exception):
@@ -72,6 +74,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="check only this many entry signals (default: all of the period)",
     )
+    p.add_argument(
+        "--mask-sample",
+        type=mask_sample_arg,
+        default=DEFAULT_MASK_SAMPLE,
+        help="with a paid provider: candles asked masked and unmasked to measure agreement "
+        f"(default {DEFAULT_MASK_SAMPLE}, 0: off)",
+    )
+    add_spend_options(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the summary")
     return p.parse_args(list(argv))
@@ -103,12 +113,19 @@ def validate(args: argparse.Namespace) -> None:
             cls = provider_class(name)
         except ValueError as exc:
             raise InputProblem(str(exc)) from None
-        if getattr(cls, "spends_money", False):
+        if getattr(cls, "spends_money", False) or _chain_spends(name):
             _check_llm_ready(name)
     args.provider = providers
     for pair in args.pairs or []:
         if not re.fullmatch(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}", pair):
             raise InputProblem(f"--pairs: {pair[:40]!r} is not a spot pair like BTC/USDT")
+
+
+def _chain_spends(name: str) -> bool:
+    from context_service.backtest.llm_chain import chain_spend
+    from context_service.settings import get_settings
+
+    return chain_spend(name, get_settings()).spends
 
 
 def _check_llm_ready(name: str) -> None:
@@ -165,12 +182,13 @@ def _one_line(text: str) -> str:
 
 def _input_problem(exc: Exception) -> str | None:
     """The one-line message of failures that come from the user's input, else None."""
+    from context_service.backtest.consent import SpendProblem
     from context_service.backtest.data import DataProblem
     from context_service.backtest.run import RunProblem
     from context_service.client.factory import ConfigProblem
     from context_service.kucoin.snapshot import SnapshotError
 
-    if isinstance(exc, DataProblem | RunProblem | SnapshotError | ConfigProblem):
+    if isinstance(exc, DataProblem | RunProblem | SnapshotError | ConfigProblem | SpendProblem):
         return _one_line(str(exc))
     text = str(exc)
     if "No data found" in text or "No data left" in text or "no candles left" in text:

@@ -182,6 +182,8 @@ def _certificate(cert: Mapping[str, Any] | None) -> str:
 def render(result: Mapping[str, Any], series: Mapping[str, Any]) -> str:
     from plotly.offline import get_plotlyjs
 
+    from context_service.evaluate.report_llm import html_section
+
     period = result["period"]
     verdicts = "".join(f"<div class=verdict>{_esc(v)}</div>" for v in result["verdicts"])
     warnings = "".join(f"<p class=bad>WARNING: {_esc(w)}</p>" for w in result["warnings"])
@@ -201,6 +203,7 @@ def render(result: Mapping[str, Any], series: Mapping[str, Any]) -> str:
         randoms,
         *_figures(result, series),
         *(_gate_section(g) for g in result["gates"]),
+        html_section(result),
         "<h2>Leakage certificate</h2>",
         _certificate(result.get("certificate")),
         "<h2>Run</h2>",

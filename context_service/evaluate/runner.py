@@ -33,6 +33,8 @@ class Variant:
     seed: int | None = None
     entry_rate: float | None = None
     exit_rate: float | None = None
+    chain_start: str | None = None  # where the provider's chain starts (replay for paid ones)
+    capture_asks: bool = False  # keep every ask (the masked sample asks some again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class VariantRun:
     min_confidence: float
     seconds: float
     final_balance: float
+    asks: list[Any] = field(default_factory=list)  # with Variant.capture_asks
 
     def approved(self, record: VerdictRecord) -> bool:
         """Whether the gate let this verdict act (the strategy's own rule, see VerdictGate)."""
@@ -150,7 +153,7 @@ class SharedBacktest:
         context = dict(self.config.get("context") or {})
         context["gating"] = variant.kind == "gated"
         if variant.kind == "gated" and variant.provider:
-            context["provider"] = variant.provider
+            context["provider"] = variant.chain_start or variant.provider
         strategy.config["context"] = context
         started = time.perf_counter()
         strategy.reset_run_state()
@@ -159,8 +162,13 @@ class SharedBacktest:
             strategy.ctx = _random_gate_context(strategy.config, variant)
         ctx = strategy.ctx
         log: list[VerdictRecord] = []
+        asks: list[Any] = []
         if ctx is not None:
             _record_verdicts(ctx.stats, log)
+            if variant.capture_asks:
+                from context_service.evaluate.asklog import capture_asks
+
+                asks = capture_asks(ctx)
         # Freqtrade numbers trades from its object's counter, never reset between backtest()
         # calls: each variant starts from 1, like a backtest of its own, so a trade's id (part of
         # an exit ask's request, hence of its replay key) does not depend on the variants before.
@@ -177,6 +185,7 @@ class SharedBacktest:
             min_confidence=float(min_conf),
             seconds=seconds,
             final_balance=float(result["final_balance"]),
+            asks=asks,
         )
 
 

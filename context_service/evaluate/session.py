@@ -70,11 +70,12 @@ def _analysis_config(
 
 def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from context_service.backtest.candles import exact_candles
+    from context_service.backtest.cutoff import cutoff_warning
     from context_service.backtest.data import ensure_candles
     from context_service.evaluate import evaluation, report
     from context_service.evaluate.certificate import certify, code_version, config_hash
-    from context_service.evaluate.cutoffs import cutoff_warning
     from context_service.evaluate.setup import freqtrade_config
+    from context_service.evaluate.spending import EvaluationSpend
     from context_service.ftconfig import ConfigFileError, read_config_file
     from context_service.kucoin.snapshot import offline_markets
     from context_service.settings import get_settings
@@ -111,10 +112,15 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
             f"period {shared.start:%Y-%m-%d %H:%M} -> {shared.end:%Y-%m-%d %H:%M}, wallet "
             f"{shared.wallet:g}, prepared in {shared.prepare_seconds:.1f} s"
         )
+        spend = EvaluationSpend.prepare(args, settings, shared, progress)  # before any call
+        paid = spend.capped() if spend else contextlib.nullcontext()
         first = [Variant("ungated", "ungated")] + [
-            Variant(f"gated:{name}", "gated", name) for name in args.provider
+            spend.variant(name) if spend else Variant(f"gated:{name}", "gated", name)
+            for name in args.provider
         ]
-        runs = run_all(shared, first, progress, args.workers)
+        with paid:
+            runs = run_all(shared, first, progress, args.workers)
+            warnings = spend.check_masking(runs, progress) if spend else []
         randoms = []
         for run in runs[1:]:
             entry, exit_ = run.approval_rate("entry"), run.approval_rate("exit")
@@ -171,15 +177,18 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
                 logger.exception("leakage certificate failed")
                 certificate = {"error": f"{type(exc).__name__}: {exc}"[:500], "passed": False}
 
-    warnings = []
-    for name in args.provider:
-        if _spends_money(name):
-            cutoff, warning = cutoff_warning(settings.llm_model, shared.end.date())
-            result.setdefault("llm_cutoffs", []).append(
-                {"provider": name, "model": settings.llm_model, "cutoff": str(cutoff)}
-            )
-            if warning:
-                warnings.append(warning)
+    if spend is not None:
+        result["llm"] = spend.report(runs)
+        cutoff, warning = cutoff_warning(
+            settings.llm_model, shared.end.date(), settings.llm_capabilities
+        )
+        result["llm"]["training_cutoff"] = None if cutoff is None else cutoff.isoformat()
+        result["llm_cutoffs"] = [
+            {"provider": name, "model": settings.llm_model, "cutoff": str(cutoff)}
+            for name in spend.spends
+        ]
+        if warning:
+            warnings.insert(0, warning)
     result["warnings"] = warnings
     result["certificate"] = certificate
     result["run"] = {
@@ -204,12 +213,6 @@ def run_evaluation(args: argparse.Namespace, progress: Progress) -> dict[str, An
     write_atomically(html_path, html)
     progress(f"report: {html_path}")
     return result
-
-
-def _spends_money(name: str) -> bool:
-    from context_service.verdicts.provider import provider_class
-
-    return bool(provider_class(name).spends_money)
 
 
 def _quiet() -> None:

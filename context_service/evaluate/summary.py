@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from context_service.evaluate.report_llm import summary_lines
+
 
 def _num(value: Any, fmt: str = "{:+.2f}") -> str:
     if value is None:
@@ -98,6 +100,7 @@ def format_summary(result: Mapping[str, Any]) -> str:
                 )
     cert = result.get("certificate")
     lines.append("")
+    lines += summary_lines(result)
     if cert is None:
         lines.append("leakage certificate: not run (--no-certificate)")
     elif "error" in cert:

@@ -43,6 +43,13 @@ def no_llm(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--pairs", "\x1b[31mBTC/USDT"], "not a spot pair"),
         (["--certificate-signals", "0"], "--certificate-signals"),
         (["--no-such-option"], "unrecognized arguments"),
+        (["--max-usd", "nan"], "--max-usd: must be a positive number of USD"),
+        (["--max-usd", "-1"], "--max-usd: must be a positive number of USD"),
+        (["--max-usd", "0"], "--max-usd: must be a positive number of USD"),
+        (["--max-usd", "Infinity"], "--max-usd: must be a positive number of USD"),
+        (["--max-usd", "2\n"], "--max-usd: must be a positive number of USD"),
+        (["--mask-sample", str(10**9)], "--mask-sample: must be a whole number from 0"),
+        (["--mask-sample", "-5"], "--mask-sample: must be a whole number from 0"),
     ],
 )
 def test_refused_with_one_line_and_exit_2(

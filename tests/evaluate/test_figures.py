@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from context_service.evaluate import compare, holding, metrics, regimes
-from context_service.evaluate.cutoffs import cutoff_warning, training_cutoff
 
 DAYS = pd.date_range("2022-01-01", periods=10, freq="D", tz="UTC")
 
@@ -109,16 +106,6 @@ def test_buy_and_hold_pays_both_fees() -> None:
     )
     late = candles.iloc[30:]  # listed on the second day: cash until then
     assert holding.hold_equity(late, 50.0, 0.0, days).iloc[0] == 50.0
-
-
-def test_training_cutoffs() -> None:
-    assert training_cutoff("gpt-4.1-mini-2025-04-14") == date(2024, 6, 1)
-    assert training_cutoff("gpt-4o-mini") == date(2023, 10, 1)  # longest prefix wins
-    assert training_cutoff("my-local-model") is None
-    cutoff, warning = cutoff_warning("gpt-4.1-mini", date(2023, 1, 16))
-    assert cutoff == date(2024, 6, 1) and warning and "memorization" in warning
-    assert cutoff_warning("gpt-4.1-mini", date(2025, 1, 1))[1] is None
-    assert "not in the project's table" in (cutoff_warning("mystery", date(2025, 1, 1))[1] or "")
 
 
 def test_regimes_without_btc_candles_are_unknown() -> None:
