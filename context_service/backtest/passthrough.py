@@ -11,6 +11,11 @@ Any Freqtrade subcommand and its arguments run unchanged through Freqtrade's own
 * for ``lookahead-analysis`` / ``recursive-analysis``, the overrides of
   :mod:`context_service.backtest.analysis` as one more ``--config``.
 
+A command that runs the strategy's entries (backtesting and the bias checks) with a verdict
+chain that spends money is refused before Freqtrade starts: the passthrough cannot estimate
+and cap the spend; ``python -m context_service backtest --provider llm`` does (hyperopt
+replaces a paid provider by the rules itself).
+
 Our own options come before the subcommand: ``--markets auto|snapshot|exchange`` and
 ``--snapshot PATH``. The exit code is Freqtrade's.
 """
@@ -39,6 +44,8 @@ from context_service.settings import USER_DATA, get_settings
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = USER_DATA / "config.backtest.json"
+# Subcommands that ask verdicts on entries (hyperopt swaps a paid provider for the rules itself).
+VERDICT_COMMANDS = frozenset({"backtesting", *ANALYSIS_COMMANDS})
 USAGE = "python -m context_service freqtrade [--markets M] [--snapshot PATH] SUBCOMMAND [args]"
 
 
@@ -137,6 +144,11 @@ def run(own: argparse.Namespace, argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="ctx-freqtrade-") as tmp:
         if parsed.get("command"):
             argv = with_defaults(argv, parsed, settings.data_dir)
+            if parsed["command"] in VERDICT_COMMANDS:
+                problem = paid_chain_problem(merged_config(config_files(argv, parsed)), settings)
+                if problem:
+                    print(f"freqtrade: {problem}", file=sys.stderr)
+                    return 2
             if parsed["command"] in ANALYSIS_COMMANDS:
                 overlay = Path(tmp) / "analysis-overrides.json"
                 config = merged_config(config_files(argv, parsed))
@@ -157,6 +169,26 @@ def run(own: argparse.Namespace, argv: list[str]) -> int:
         except SystemExit as exc:  # freqtrade.main always ends with sys.exit(code)
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+def paid_chain_problem(config: dict[str, Any], settings: Any) -> str | None:
+    """Why the run must not start: its verdict chain would spend money unestimated."""
+    from context_service.backtest.llm_chain import chain_spend
+
+    context = config.get("context") if isinstance(config.get("context"), dict) else {}
+    start = context.get("provider") or settings.verdict_provider
+    try:
+        spend = chain_spend(str(start), settings)
+    except ValueError as exc:
+        return f"context.provider: {exc}"
+    if not spend.spends:
+        return None
+    return (
+        f"the verdict chain {' -> '.join(spend.chain)} spends money ({', '.join(spend.spenders)})"
+        " and this passthrough cannot estimate or cap it: run `python -m context_service "
+        "backtest --provider llm` (estimate, consent, --max-usd), set context.provider to "
+        "rules, or turn the LLM off (CTX_LLM_ENABLED=false; replay then falls back to the rules)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,6 +73,38 @@ def test_usage_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str]) -> 
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_paid_verdict_chain_is_refused_before_freqtrade_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Backtesting through the passthrough with the LLM on would spend unestimated: refused,
+    with the command that estimates and caps; the rules chain still runs."""
+    from context_service.settings import get_settings
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"context": {"provider": "llm"}}), encoding="utf-8")
+    monkeypatch.setenv("CTX_LLM_ENABLED", "true")
+    monkeypatch.setenv("CTX_LLM_API_KEY", "sk-test")
+    get_settings.cache_clear()
+    try:
+        code = passthrough.main(["backtesting", "--config", str(config)])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "spends money (llm)" in err and "backtest --provider llm" in err
+        settings = get_settings()
+        assert passthrough.paid_chain_problem({"context": {"provider": "rules"}}, settings) is None
+        assert passthrough.paid_chain_problem({"context": {"provider": "replay"}}, settings)
+        assert "context.provider" in passthrough.paid_chain_problem(
+            {"context": {"provider": "nope\n"}}, settings
+        )
+        monkeypatch.setenv("CTX_LLM_ENABLED", "false")
+        get_settings.cache_clear()
+        for provider in ("llm", "replay"):
+            config = {"context": {"provider": provider}}
+            assert passthrough.paid_chain_problem(config, get_settings()) is None
+    finally:
+        get_settings.cache_clear()
+
+
 def run_passthrough(tmp: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "context_service", "freqtrade", *argv],
