@@ -3,43 +3,81 @@
 ``POST /v1/verdicts/ask`` returns the verdict when it is ready, else "pending" while a worker
 thread completes the chain (an LLM call may take seconds). Asking again for the same bot, pair,
 candidate and candle returns the finished verdict, or "pending" again; it never starts a
-second call. The strategy asks as soon as a candidate exists and, in ``confirm_trade_entry``,
-takes the verdict when it is there (fail-closed while pending).
+second call. The ask that starts the work waits up to :data:`FIRST_ASK_WAIT_S` for it, so rules,
+replay and quick LLM answers come back in the same bot loop; re-asks never wait.
 
-Finished verdicts are kept for ``keep_s`` after they completed, then forgotten (a later ask
-starts afresh; the replay cache answers repeated LLM questions anyway). The table is bounded:
-past ``max_entries`` the oldest finished entries go first, and a new ask beyond the bound while
-every entry is still running is refused (fail-closed for that candle), never queued without
-limit.
+Bounds, so a burst of asks can neither queue without limit nor crowd out other bots:
+
+* at most ``max_in_progress_per_bot`` asks of one bot in progress (queued or running), more is
+  refused (``busy_bot``, HTTP 429), and at most ``max_in_progress`` in all (``busy``, HTTP 503).
+  A refused ask starts nothing: the bot refuses that entry (fail-closed) and asks again next loop;
+* finished entries are kept ``keep_s`` after they completed, then forgotten (a later ask starts
+  afresh; the replay cache answers repeated LLM questions anyway); past ``max_entries`` the
+  oldest finished ones go first;
+* a queued ask that nobody asked about for ``abandon_s`` (the bot moved on) is cancelled before
+  it costs an LLM call. A running call cannot be stopped: it ends with the LLM client's timeout.
+
+The table lives in the sidecar's memory only. After a restart the bot's next ask starts the work
+again (its gate keeps the time of the first ask, so ``CTX_VERDICT_MAX_WAIT_S`` still counts from
+there); a verdict finished before the restart comes back from the replay cache when the LLM is
+on, without a second call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from context_service.contract import Verdict, VerdictRequest
 
 logger = logging.getLogger(__name__)
 
-AskKey = tuple[str, str, str, str]  # bot, pair, candidate, candle time (ISO)
+AskKey = tuple[str, str, str, str]  # bot, pair, candidate, candle time (ISO, UTC)
+Outcome = Literal["verdict", "pending", "busy_bot", "busy", "failed"]
+
+# The ask that starts the work waits this long for it: a rules or replay verdict takes
+# milliseconds and comes back in the same bot loop; an LLM call answers "pending". Well under
+# the strategy's request timeout (CTX_SIDECAR_TIMEOUT_S, 2 s by default).
+FIRST_ASK_WAIT_S = 0.25
+MAX_IN_PROGRESS = 64  # with 4 workers and 3 s LLM calls: under a minute of queue
+MAX_IN_PROGRESS_PER_BOT = 16
+ABANDON_S = 120.0  # a bot re-asks every loop (5 s) while it still wants the verdict
+SWEEP_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class AskResult:
-    """A finished verdict, or pending (with how long it has been running)."""
+    """A finished verdict, pending (with how long it has been running), or refused."""
 
     verdict: Verdict | None
     pending_s: float = 0.0
     refused: str | None = None
+    outcome: Outcome = "pending"
+    error: BaseException | None = None  # the background failure behind ``failed``
+
+
+@dataclass(slots=True)
+class _Entry:
+    bot_id: str
+    started: float
+    future: Future[Verdict]
+    last_asked: float
+    finished: float | None = None
 
 
 def ask_key(request: VerdictRequest) -> AskKey:
+    # candle_time is normalised to UTC by the model: one instant has one key.
     return (request.bot_id, request.pair, request.candidate, request.candle_time.isoformat())
 
 
@@ -53,75 +91,220 @@ class PendingVerdicts:
         keep_s: float = 900.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        max_in_progress: int = MAX_IN_PROGRESS,
+        max_in_progress_per_bot: int = MAX_IN_PROGRESS_PER_BOT,
+        abandon_s: float = ABANDON_S,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._decide = decide
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verdict-ask")
         self._keep_s = keep_s
         self._max_entries = max_entries
+        self._max_in_progress = max_in_progress
+        self._max_per_bot = max_in_progress_per_bot
+        self._abandon_s = abandon_s
         self._clock = clock
         self._lock = threading.Lock()
-        # key -> (started, future, finished_at or None)
-        self._entries: OrderedDict[AskKey, tuple[float, Future[Verdict], float | None]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[AskKey, _Entry] = OrderedDict()
+        self._busy: Counter[str] = Counter()  # bot -> asks queued or running
+        self._swept = float("-inf")
+        self.events: Counter[str] = Counter()  # what happened to asks (metrics)
+        self._registry = registry
+        self._collector = _AskCollector(self)
+        if registry is not None:
+            registry.register(self._collector)
 
+    # --- asking -----------------------------------------------------------------------------
     def ask(self, request: VerdictRequest) -> AskResult:
+        """The verdict, pending, or a refusal; never waits."""
         key = ask_key(request)
+        entry, refusal, _ = self._enter(key, request)
+        return refusal if entry is None else self._result(key, entry)  # type: ignore[return-value]
+
+    async def ask_waiting(self, request: VerdictRequest, wait_s: float) -> AskResult:
+        """:meth:`ask`, but the ask that starts the work awaits it up to ``wait_s`` first
+        (without holding a thread); re-asks answer at once."""
+        key = ask_key(request)
+        entry, refusal, started = self._enter(key, request)
+        if entry is None:
+            return refusal  # type: ignore[return-value]
+        if started and wait_s > 0:
+            await _done_within(entry.future, wait_s)
+        return self._result(key, entry)
+
+    def _enter(
+        self, key: AskKey, request: VerdictRequest
+    ) -> tuple[_Entry | None, AskResult | None, bool]:
+        """The entry of ``key`` (started now when there is none and the bounds allow it)."""
         now = self._clock()
         with self._lock:
-            self._expire(now)
+            self._sweep(now)
             entry = self._entries.get(key)
-            if entry is None:
-                if not self._make_room():
-                    return AskResult(None, refused="too many verdicts in progress")
-                future = self._pool.submit(self._run, key, request)
-                entry = (now, future, None)
-                self._entries[key] = entry
-        started, future, _ = entry
+            if entry is not None:
+                entry.last_asked = now
+                self.events["deduplicated"] += 1
+                return entry, None, False
+            refusal = self._admit(request.bot_id)
+            if refusal is not None:
+                self.events[refusal.outcome] += 1
+                return None, refusal, False
+            # Submitted under the lock: _run's bookkeeping waits until the entry is in place.
+            future = self._pool.submit(self._run, key, request)
+            entry = _Entry(request.bot_id, now, future, now)
+            self._entries[key] = entry
+            self._busy[request.bot_id] += 1
+            self.events["started"] += 1
+            return entry, None, True
+
+    def _admit(self, bot_id: str) -> AskResult | None:
+        """None when one more ask of ``bot_id`` may start, else the refusal (nothing started)."""
+        if self._busy[bot_id] >= self._max_per_bot:
+            reason = f"too many verdict asks in progress for bot {bot_id} ({self._max_per_bot})"
+            logger.warning("verdict ask refused: %s", reason)
+            return AskResult(None, refused=reason, outcome="busy_bot")
+        if sum(self._busy.values()) >= self._max_in_progress or not self._make_room():
+            reason = f"too many verdict asks in progress ({self._max_in_progress})"
+            logger.warning("verdict ask refused: %s", reason)
+            return AskResult(None, refused=reason, outcome="busy")
+        return None
+
+    def _result(self, key: AskKey, entry: _Entry) -> AskResult:
+        future = entry.future
         if not future.done():
-            return AskResult(None, pending_s=now - started)
+            return AskResult(None, pending_s=self._clock() - entry.started)
         error = future.exception()
-        if error is not None:
-            # decide() never raises for provider failures; anything else is a bug. Refuse this
-            # answer (fail-closed) and forget the ask, so the next one tries again.
-            with self._lock:
-                if self._entries.get(key) is entry:
-                    del self._entries[key]
-            return AskResult(None, refused=f"verdict failed: {type(error).__name__}: {error}")
-        return AskResult(future.result())
+        if error is None:
+            return AskResult(future.result(), outcome="verdict")
+        # decide() never raises for provider failures: this is Redis or a bug. Refuse this
+        # answer (fail-closed) and forget the ask, so the next one tries again.
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+        reason = f"verdict failed: {type(error).__name__}: {error}"
+        return AskResult(None, refused=reason, outcome="failed", error=error)
 
     def _run(self, key: AskKey, request: VerdictRequest) -> Verdict:
+        failed = False
         try:
             return self._decide(request)
         except Exception:
+            failed = True
             logger.exception("background verdict for %s failed", key)
             raise
         finally:
             with self._lock:
+                self._release(request.bot_id)
+                self.events["failed" if failed else "completed"] += 1
                 entry = self._entries.get(key)
                 if entry is not None:
-                    self._entries[key] = (entry[0], entry[1], self._clock())
+                    entry.finished = self._clock()
 
-    def _expire(self, now: float) -> None:
-        """Drop finished entries older than ``keep_s``."""
+    # --- bounds -----------------------------------------------------------------------------
+    def _release(self, bot_id: str) -> None:
+        self._busy[bot_id] -= 1
+        if self._busy[bot_id] <= 0:
+            del self._busy[bot_id]
+
+    def _sweep(self, now: float) -> None:
+        """Drop finished entries older than ``keep_s``; cancel queued asks nobody asked about
+        for ``abandon_s`` (at most once a second: the table may hold thousands)."""
+        if now - self._swept < SWEEP_EVERY_S:
+            return
+        self._swept = now
         for key in list(self._entries):
-            finished = self._entries[key][2]
-            if finished is not None and now - finished > self._keep_s:
+            entry = self._entries[key]
+            if entry.finished is not None:
+                if now - entry.finished > self._keep_s:
+                    del self._entries[key]
+            elif now - entry.last_asked > self._abandon_s and entry.future.cancel():
+                # cancel() only succeeds before the work began: _run will never release it
                 del self._entries[key]
+                self._release(entry.bot_id)
+                self.events["abandoned"] += 1
+                logger.info("verdict ask %s abandoned: not asked for %.0f s", key, self._abandon_s)
 
     def _make_room(self) -> bool:
         """Room for one more entry, dropping the oldest finished ones if needed."""
         if len(self._entries) < self._max_entries:
             return True
-        for key in [k for k, e in self._entries.items() if e[2] is not None]:
+        for key in [k for k, e in self._entries.items() if e.finished is not None]:
             del self._entries[key]
             if len(self._entries) < self._max_entries:
                 return True
         return False
 
-    def in_progress(self) -> int:
+    # --- state --------------------------------------------------------------------------------
+    def in_progress(self, bot_id: str | None = None) -> int:
+        """Asks queued or running (of ``bot_id``, or of every bot)."""
         with self._lock:
-            return sum(1 for _, future, _ in self._entries.values() if not future.done())
+            entries = list(self._entries.values())
+        return sum(1 for e in entries if not e.future.done() and bot_id in (None, e.bot_id))
+
+    def event_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.events)
+
+    def oldest_pending_s(self) -> float:
+        """How long the oldest ask still in progress has been running (0 when none)."""
+        now = self._clock()
+        with self._lock:
+            starts = [e.started for e in self._entries.values() if not e.future.done()]
+        return now - min(starts) if starts else 0.0
 
     def close(self) -> None:
+        """Cancel queued asks; running ones finish in their threads (the client re-asks)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._registry is not None:
+            with contextlib.suppress(KeyError):
+                self._registry.unregister(self._collector)
+
+
+async def _done_within(future: Future[Verdict], timeout_s: float) -> None:
+    """Return when ``future`` is done or after ``timeout_s``, whichever comes first."""
+    if future.done():
+        return
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def wake(_: Future[Verdict]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+            loop.call_soon_threadsafe(done.set)
+
+    future.add_done_callback(wake)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout_s)
+
+
+class _AskCollector(Collector):
+    """``ctx_verdict_asks_total{event}``, ``ctx_verdict_asks_in_progress`` and
+    ``ctx_verdict_asks_oldest_pending_seconds``, read from the table at scrape time."""
+
+    def __init__(self, table: PendingVerdicts) -> None:
+        self.table = table
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "ctx_verdict_asks",
+            "Asynchronous verdict asks by event: started, deduplicated (asked again while known), "
+            "completed, failed, abandoned (cancelled before it ran), busy_bot and busy (refused "
+            "at the per-bot or total bound)",
+            labels=["event"],
+        )
+        for event, count in sorted(self.table.event_counts().items()):
+            events.add_metric([event], count)
+        yield events
+        running = GaugeMetricFamily(
+            "ctx_verdict_asks_in_progress", "Asynchronous verdict asks queued or running"
+        )
+        running.add_metric([], self.table.in_progress())
+        yield running
+        oldest = GaugeMetricFamily(
+            "ctx_verdict_asks_oldest_pending_seconds",
+            "Age of the oldest asynchronous verdict ask still in progress",
+        )
+        oldest.add_metric([], self.table.oldest_pending_s())
+        yield oldest

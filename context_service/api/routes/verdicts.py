@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +14,7 @@ from context_service.api.routes.deps import BotId, Service
 from context_service.bounds import EventTime
 from context_service.contract import Verdict, VerdictRequest
 from context_service.service import ContextService
-from context_service.verdicts.pending import PendingVerdicts
+from context_service.verdicts.pending import FIRST_ASK_WAIT_S, PendingVerdicts
 
 router = APIRouter(tags=["verdicts"])
 
@@ -32,18 +33,33 @@ async def request_verdict(body: VerdictRequest, service: Service, request: Reque
 @router.post(
     "/verdicts/ask",
     response_model=Verdict,
-    responses={202: {"description": "pending: ask again"}, 503: {"description": "refused"}},
+    responses={
+        202: {"description": "pending: ask again (the work runs once)"},
+        429: {"description": "this bot has too many asks in progress: nothing started"},
+        503: {"description": "too many asks in progress, Redis down, or the verdict failed"},
+    },
 )
 async def ask_verdict(body: VerdictRequest, request: Request, service: Service) -> Response:
     """The verdict when it is ready (200), else ``{"status": "pending"}`` (202) while the
     chain completes in the background: a bot loop never waits for an LLM call. Ask again with
-    the same request; the work is done once per bot, pair, candidate and candle."""
+    the same request; the work is done once per bot, pair, candidate and candle. The ask that
+    starts the work waits a moment for it (rules and replay answer at once). Refusals start
+    nothing and are answered with ``Retry-After``: the bot refuses that entry (fail-closed)."""
     authorize(request, body.bot_id)
-    result = pending_verdicts(request.app, service).ask(body)
+    table = pending_verdicts(request.app, service)
+    result = await table.ask_waiting(body, FIRST_ASK_WAIT_S)
     if result.verdict is not None:
         return Response(result.verdict.model_dump_json(), media_type="application/json")
+    if isinstance(result.error, redis.RedisError):
+        raise result.error  # the same 503 (and fail-fast flag) as every route on a Redis outage
     if result.refused is not None:
-        return JSONResponse({"detail": result.refused}, status_code=503)
+        status = 429 if result.outcome == "busy_bot" else 503
+        message = result.refused
+        return JSONResponse(
+            {"message": message, "detail": message},
+            status_code=status,
+            headers={"Retry-After": "5"},
+        )
     return JSONResponse(
         {"status": "pending", "pending_s": round(result.pending_s, 3), "retry_after_s": 1},
         status_code=202,
@@ -59,6 +75,7 @@ def pending_verdicts(app: Any, service: ContextService) -> PendingVerdicts:
             service.decide_live,
             workers=settings.verdict_ask_workers,
             keep_s=settings.verdict_ask_keep_s,
+            registry=service.components.metrics.registry,
         )
         app.state.pending_verdicts = table
     return table
