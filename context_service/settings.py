@@ -276,9 +276,10 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8787", description="The sidecar the strategy calls in dry/live."
     )
     verdict_async: bool = Field(
-        default=False,
+        default=True,
         description="Dry-run/live: ask POST /v1/verdicts/ask, which never waits for an LLM "
-        "call (pending until the verdict is there; entries refused meanwhile).",
+        "call (pending until the verdict is there; entries refused meanwhile). On by default; "
+        "false: POST /v1/verdicts, which waits for the verdict within CTX_SIDECAR_TIMEOUT_S.",
     )
     verdict_max_wait_s: float = Field(
         default=60.0,

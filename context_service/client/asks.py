@@ -89,8 +89,8 @@ def _ask(
         return True  # nothing to ask: not an engine failure
     verdict = ctx.gate.fetch(snapshot, as_of=as_of, candidate=candidate, position=position)
     if verdict is None:
-        # Pending (CTX_VERDICT_ASYNC: the sidecar is still working on it) is no failure: the
-        # other pairs are still asked, and this one again next loop.
+        # Pending (asynchronous asks, the default over HTTP: the sidecar is still working on
+        # it) is no failure: the other pairs are still asked, and this one again next loop.
         return ctx.gate.is_pending(pair, candidate, signal)
     if "llm:redis_error" in (verdict.fallback_reason or ""):
         # the LLM is on but its cost ledger (Redis) cannot be reached: spend cannot be

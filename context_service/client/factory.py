@@ -316,6 +316,9 @@ def build_strategy_context(
                 timeout_s=settings.sidecar_timeout_s,
                 journal_dir=settings.journal_dir / bot_id,
             )
+            mode = "/v1/verdicts/ask, never waiting" if settings.verdict_async else "/v1/verdicts"
+            url = settings.sidecar_url.rstrip("/")
+            logger.info("verdicts asked at %s%s (CTX_VERDICT_ASYNC)", url, mode)
     knowledge = _knowledge(config, options)
     from context_service.knowledge import KnowledgeFileError
 
@@ -339,7 +342,7 @@ def build_strategy_context(
             strategy_version=version,
             config_hash=config_id,
             max_wait_s=settings.verdict_max_wait_s,
-            asynchronous=settings.verdict_async,
+            asynchronous=settings.verdict_async and not in_process,  # backtests: at once
         )
         if options.gating and client is not None
         else None

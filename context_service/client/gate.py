@@ -6,12 +6,14 @@ callbacks. Those two never call the engine: they only read the cache, so callbac
 and exits never wait for the sidecar. A verdict counts only for the exact pair and candle it
 was asked for.
 
-With ``asynchronous`` (``CTX_VERDICT_ASYNC``) the ask never waits for an LLM call: the
-sidecar answers "pending" at once and completes the call in the background (``client.ask``).
-The gate keeps asking on each loop; while pending, entries are refused (``verdict pending``,
-fail-closed), and the entry is made on the first loop after the verdict arrived. A verdict
-that arrives more than ``max_wait_s`` after the first ask for its candle is not used
-(``verdict came too late``).
+Asks are asynchronous by default (``asynchronous``, ``CTX_VERDICT_ASYNC=true``): where the
+client can (``client.ask``, the HTTP client), the ask never waits for an LLM call; the sidecar
+answers "pending" at once and completes the call in the background. The gate keeps asking on
+each loop; while pending, entries are refused (``verdict pending``, fail-closed), and the entry
+is made on the first loop after the verdict arrived. A verdict that arrives more than
+``max_wait_s`` after the first ask for its candle is not used (``verdict came too late``).
+A client without ``ask`` (in-process, backtests) answers at once through ``decide``; so does
+the HTTP client with ``CTX_VERDICT_ASYNC=false`` (``POST /v1/verdicts``, waiting for the LLM).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class VerdictGate:
     config_hash: str | None = None
     adjustment_limits: AdjustmentLimits | None = None  # sent with every request
     max_wait_s: float = 60.0
-    asynchronous: bool = False  # ask without waiting (client.ask) where the client can
+    asynchronous: bool = True  # ask without waiting (client.ask) where the client can
     clock: Callable[[], float] = time.monotonic
     _cache: dict[tuple[str, Candidate], Verdict] = field(default_factory=dict)
     _failures: dict[tuple[str, Candidate], tuple[datetime, str]] = field(default_factory=dict)
@@ -116,6 +118,13 @@ class VerdictGate:
             if waited > self.max_wait_s:
                 self._fail(key, snapshot.candle_time, f"late: {waited:.1f}s after the first ask")
                 return None
+            logger.info(
+                "verdict for %s %s at %s arrived %.1f s after the first ask",
+                key[0],
+                key[1],
+                snapshot.candle_time,
+                waited,
+            )
         self.stats.record_verdict(verdict, time.perf_counter() - started)
         self._cache[key] = verdict
         self._failures.pop(key, None)
@@ -128,6 +137,14 @@ class VerdictGate:
         pending = self._pending.get(key)
         if pending is None or pending[0] != candle:
             self._pending[key] = (candle, self.clock())
+            logger.info(
+                "verdict for %s %s at %s pending: the sidecar is working on it (entries on this "
+                "candle wait for it, at most %.0f s)",
+                key[0],
+                key[1],
+                candle,
+                self.max_wait_s,
+            )
         self._cache.pop(key, None)
         self._failures.pop(key, None)
         return None
@@ -135,8 +152,14 @@ class VerdictGate:
     def is_pending(self, pair: str, candidate: Candidate, candle: datetime) -> bool:
         """Whether the verdict of ``pair``'s ``candle`` was asked and is still being worked on
         (the strategy keeps asking other pairs: pending is no sidecar failure)."""
-        pending = self._pending.get((pair, candidate))
-        return pending is not None and pending[0] == candle
+        key = (pair, candidate)
+        pending = self._pending.get(key)
+        if pending is None or pending[0] != candle:
+            return False
+        # The last ask of it failed (sidecar down or refusing): a failure, not pending, until
+        # an ask answers "pending" again (the first ask's time is kept for max_wait_s).
+        failure = self._failures.get(key)
+        return failure is None or failure[0] != candle
 
     def _fail(self, key: tuple[str, Candidate], candle: datetime, reason: str) -> None:
         self.stats.unavailable += 1

@@ -17,6 +17,9 @@ from context_service.settings import USER_DATA, Settings
 from strategy.helpers import make_order
 
 SIDECAR = "http://sidecar.test"
+# What the strategy asks over HTTP by default (CTX_VERDICT_ASYNC=true; the sync route is
+# /v1/verdicts, tested in test_fail_closed.py).
+ASK = "/v1/verdicts/ask"
 
 
 def strategy_config(**context: Any) -> dict[str, Any]:

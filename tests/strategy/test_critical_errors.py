@@ -9,7 +9,7 @@ import respx
 
 from context_service.risk.critical import CRITICAL_MARKER
 from context_service.verdicts.models import Action
-from strategy.conftest import SIDECAR, load_strategy, open_trade, strategy_config
+from strategy.conftest import ASK, SIDECAR, load_strategy, open_trade, strategy_config
 from strategy.helpers import PAIR, verdict_json
 from strategy.test_fail_closed import AMOUNT, NOW, RATE, confirm, start
 
@@ -26,7 +26,7 @@ def _critical(caplog) -> list[str]:
 
 
 def test_a_budget_refusal_of_a_stake_the_bot_sized_itself_stops_entries(sidecar, caplog) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -55,7 +55,7 @@ def test_a_budget_refusal_of_a_stake_the_bot_sized_itself_stops_entries(sidecar,
 
 
 def test_an_ordinary_budget_refusal_is_not_critical(sidecar, caplog) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -71,7 +71,7 @@ def test_an_unreachable_cost_ledger_with_the_llm_on_is_critical(sidecar, caplog)
     body = verdict_json(action=Action.buy) | {
         "fallback_reason": "replay:redis_error; llm:redis_error"
     }
-    sidecar.post("/v1/verdicts").respond(200, json=body)
+    sidecar.post(ASK).respond(200, json=body)
     strategy = load_strategy(strategy_config())
     start(strategy)
     with caplog.at_level(logging.CRITICAL):

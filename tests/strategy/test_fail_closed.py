@@ -12,8 +12,9 @@ import pytest
 import respx
 from freqtrade.persistence import LocalTrade
 
+from context_service.client import factory
 from context_service.verdicts.models import Action
-from strategy.conftest import SIDECAR, load_strategy, open_trade, strategy_config
+from strategy.conftest import ASK, SIDECAR, load_strategy, open_trade, strategy_config
 from strategy.helpers import CANDLE, PAIR, ta_row, verdict_json
 
 NOW = CANDLE + timedelta(hours=1, minutes=3)  # CANDLE is the last closed candle at NOW
@@ -51,12 +52,25 @@ def sidecar(sidecar_settings, no_db):
         yield router
 
 
-def test_valid_buy_verdict_confirms_entry(sidecar) -> None:
-    route = sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+@pytest.fixture(params=["ask", "sync"])
+def path(request, sidecar_settings, monkeypatch) -> str:
+    """The verdict route the strategy calls: asynchronous asks (the default) or, with
+    CTX_VERDICT_ASYNC=false, the route that waits for the verdict."""
+    if request.param == "ask":
+        assert sidecar_settings.verdict_async is True  # the default, nothing set
+        return ASK
+    sync = sidecar_settings.model_copy(update={"verdict_async": False})
+    monkeypatch.setattr(factory, "get_settings", lambda: sync)
+    return "/v1/verdicts"
+
+
+def test_valid_buy_verdict_confirms_entry(sidecar, path: str) -> None:
+    route = sidecar.post(path).respond(200, json=verdict_json(action=Action.buy))
+    other = sidecar.post(ASK if path != ASK else "/v1/verdicts")
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
-    assert route.call_count == 1
+    assert route.call_count == 1 and other.call_count == 0
     body = json.loads(route.calls[0].request.content)
     assert body["candle_time"].startswith("2022-03-01T10:00")
     assert body["as_of"].startswith("2022-03-01T11:00")  # the candle's close, never later
@@ -78,8 +92,8 @@ def test_valid_buy_verdict_confirms_entry(sidecar) -> None:
         (httpx.Response(200, json=verdict_json(pair="SOL/USDT")), "wrong pair"),
     ],
 )
-def test_sidecar_failures_refuse_entries(sidecar, failure, reason) -> None:
-    route = sidecar.post("/v1/verdicts")
+def test_sidecar_failures_refuse_entries(sidecar, path: str, failure, reason) -> None:
+    route = sidecar.post(path)
     if isinstance(failure, Exception):
         route.side_effect = failure
     else:
@@ -91,6 +105,43 @@ def test_sidecar_failures_refuse_entries(sidecar, failure, reason) -> None:
     assert strategy.ctx.stats.refused["engine unavailable"] == 1
 
 
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (httpx.Response(429, json={"message": "too many verdict asks in progress"}), "bot bound"),
+        (httpx.Response(503, json={"message": "Redis unavailable"}), "busy or Redis down"),
+        (httpx.Response(202, json={"status": "queued"}), "202 that is not pending"),
+        (httpx.Response(202, text="pending"), "202 without JSON"),
+    ],
+)
+def test_refused_asks_refuse_entries(sidecar, failure, reason) -> None:
+    sidecar.post(ASK).mock(return_value=failure)
+    strategy = load_strategy(strategy_config())
+    start(strategy)
+    strategy.bot_loop_start(current_time=NOW)
+    assert confirm(strategy) is False, reason
+    assert strategy.ctx.stats.refused["engine unavailable"] == 1
+
+
+def test_a_pending_verdict_refuses_until_it_arrives_then_enters(sidecar) -> None:
+    pending = httpx.Response(202, json={"status": "pending", "pending_s": 0.3})
+    route = sidecar.post(ASK).mock(
+        side_effect=[pending, pending, httpx.Response(200, json=verdict_json(action=Action.buy))]
+    )
+    strategy = load_strategy(strategy_config())
+    start(strategy)
+    for _ in range(2):  # two loops while the sidecar works on it
+        strategy.bot_loop_start(current_time=NOW)
+        assert confirm(strategy) is False
+    strategy.bot_loop_start(current_time=NOW)  # the loop after it arrived
+    assert confirm(strategy) is True
+    stats = strategy.ctx.stats
+    assert stats.refused == {"verdict pending": 2} and stats.unavailable == 0
+    assert route.call_count == 3
+    strategy.bot_loop_start(current_time=NOW)
+    assert route.call_count == 3  # the verdict is held: not asked again
+
+
 def test_no_verdict_fetched_yet_refuses(sidecar) -> None:
     strategy = load_strategy(strategy_config())
     start(strategy)
@@ -99,7 +150,7 @@ def test_no_verdict_fetched_yet_refuses(sidecar) -> None:
 
 
 def test_verdict_of_previous_candle_is_not_reused(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -107,7 +158,7 @@ def test_verdict_of_previous_candle_is_not_reused(sidecar) -> None:
 
 
 def test_exception_inside_confirm_is_a_refusal_not_a_yes(sidecar, monkeypatch) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -123,7 +174,7 @@ def test_exception_inside_confirm_is_a_refusal_not_a_yes(sidecar, monkeypatch) -
 def test_lease_held_by_another_bot_refuses_entries(sidecar_settings, no_db) -> None:
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
         router.post("/v1/leases/bot-1").respond(409, json={"held": False, "holder": "bot-2"})
-        router.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+        router.post(ASK).respond(200, json=verdict_json(action=Action.buy))
         strategy = load_strategy(strategy_config())
         start(strategy)
         strategy.bot_loop_start(current_time=NOW)
@@ -132,7 +183,7 @@ def test_lease_held_by_another_bot_refuses_entries(sidecar_settings, no_db) -> N
 
 
 def test_budget_guard_refuses_whatever_the_wallet_says(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config(per_pair_cap=100))
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -159,7 +210,7 @@ def test_budget_guard_refuses_whatever_the_wallet_says(sidecar) -> None:
 
 
 def test_daily_trade_limit_stops_entries_for_the_day(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = load_strategy(strategy_config(max_entries_per_day=1))
     start(strategy)
     strategy.bot_loop_start(current_time=NOW)
@@ -187,7 +238,7 @@ def _trend_frame(rows: int = 600) -> pd.DataFrame:
 
 
 def test_exits_and_stoploss_work_while_the_sidecar_is_down(sidecar) -> None:
-    route = sidecar.post("/v1/verdicts")
+    route = sidecar.post(ASK)
     route.side_effect = httpx.ConnectError("connection refused")
     strategy = load_strategy(strategy_config())
     strategy.bot_start()
@@ -209,7 +260,7 @@ def test_exits_and_stoploss_work_while_the_sidecar_is_down(sidecar) -> None:
 
 
 def test_exit_candidate_with_sell_verdict_exits_via_custom_exit(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(
+    sidecar.post(ASK).respond(
         200, json=verdict_json(action=Action.sell, confidence=0.8, candidate="exit")
     )
     strategy = load_strategy(strategy_config())
@@ -221,7 +272,7 @@ def test_exit_candidate_with_sell_verdict_exits_via_custom_exit(sidecar) -> None
 
 
 def test_no_candidate_means_no_request(sidecar) -> None:
-    route = sidecar.post("/v1/verdicts").respond(200, json=verdict_json())
+    route = sidecar.post(ASK).respond(200, json=verdict_json())
     strategy = load_strategy(strategy_config())
     start(strategy)
     strategy.bot_loop_start(current_time=NOW + timedelta(hours=3))
@@ -248,7 +299,7 @@ def test_utc_now_is_used_for_signal_candle() -> None:
 
 
 def test_a_failing_sidecar_is_asked_once_per_loop_not_once_per_pair(sidecar) -> None:
-    route = sidecar.post("/v1/verdicts")
+    route = sidecar.post(ASK)
     route.side_effect = httpx.ReadTimeout("timed out")
     strategy = load_strategy(strategy_config())
     start(strategy)

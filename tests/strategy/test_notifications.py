@@ -21,7 +21,7 @@ from freqtrade.enums import RunMode
 from freqtrade.rpc.rpc_manager import RPCManager
 
 from context_service.client.notify import MAX_MESSAGE, BotNotifier
-from strategy.conftest import SIDECAR, load_strategy, strategy_config
+from strategy.conftest import ASK, SIDECAR, load_strategy, strategy_config
 from strategy.helpers import CANDLE, PAIR, snapshot, ta_row, verdict, verdict_json
 
 
@@ -117,7 +117,7 @@ def test_a_dry_run_verdict_reaches_the_configured_webhook(
     lease = {"status_code": 200, "json": {"held": True}}
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
         router.post("/v1/leases/bot-1").mock(side_effect=lambda request: httpx.Response(**lease))
-        router.post("/v1/verdicts").respond(200, json=verdict_json(confidence=0.82))
+        router.post(ASK).respond(200, json=verdict_json(confidence=0.82))
         strategy.bot_start()
         strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
         strategy.bot_loop_start(current_time=now)

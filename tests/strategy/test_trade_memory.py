@@ -15,7 +15,7 @@ from context_service.client.http import HttpContextClient
 from context_service.client.inprocess import InProcessContextClient
 from context_service.memory.models import TradeEvent
 from context_service.verdicts.models import Action
-from strategy.conftest import SIDECAR, load_strategy, open_trade, strategy_config
+from strategy.conftest import ASK, SIDECAR, load_strategy, open_trade, strategy_config
 from strategy.helpers import CANDLE, PAIR, make_order, ta_row, verdict_json
 
 NOW = CANDLE + timedelta(hours=1, minutes=3)
@@ -39,7 +39,7 @@ def exit_order(trade, price: float) -> Order:
 def test_entry_exit_and_close_events_carry_the_verdict(sidecar_settings, no_db) -> None:
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
         router.post("/v1/leases/bot-1").respond(200, json={"held": True})
-        router.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+        router.post(ASK).respond(200, json=verdict_json(action=Action.buy))
         events = router.post("/v1/trades/events").respond(201, json={"recorded": True})
         strategy = load_strategy(strategy_config())
         strategy.bot_start()
@@ -143,7 +143,7 @@ def test_verdict_markers_for_frequi(sidecar_settings, no_db) -> None:
 
     with respx.mock(base_url=SIDECAR, assert_all_called=False) as router:
         router.post("/v1/leases/bot-1").respond(200, json={"held": True})
-        router.post("/v1/verdicts").respond(200, json=verdict_json(confidence=0.77))
+        router.post(ASK).respond(200, json=verdict_json(confidence=0.77))
         strategy = load_strategy(strategy_config())
         strategy.bot_start()
         strategy.state.set_candidates(PAIR, "entry", {int(CANDLE.timestamp()): ta_row()})
