@@ -108,3 +108,51 @@ def test_same_candle_is_asked_once() -> None:
     g.fetch(snapshot(), as_of=NEXT_CANDLE)
     g.fetch(snapshot(), as_of=NEXT_CANDLE)  # would raise IndexError if asked twice
     assert len(g.client.requests) == 1
+
+
+class AskingClient(ScriptedClient):
+    """A client with ``ask`` (the HTTP client's shape): ``None`` answers mean pending."""
+
+    def ask(self, request: VerdictRequest) -> Verdict | None:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def decide(self, request: VerdictRequest) -> Verdict:
+        raise AssertionError("an asynchronous gate never calls decide")
+
+
+def test_a_pending_ask_that_then_fails_is_a_failure_until_it_is_pending_again() -> None:
+    now = [0.0]
+    client = AskingClient(
+        None, ContextUnavailable("sidecar restarting"), None, verdict(Action.buy, 0.8)
+    )
+    g = VerdictGate(client, "bot-1", 0.6, max_wait_s=60, clock=lambda: now[0])
+    assert g.asynchronous  # the default
+    assert g.fetch(snapshot(), as_of=NEXT_CANDLE) is None
+    assert g.is_pending(PAIR, "entry", CANDLE)
+    assert g.entry_allowed(PAIR, CANDLE).reason == "verdict pending"
+    now[0] = 20.0
+    assert g.fetch(snapshot(), as_of=NEXT_CANDLE) is None  # the sidecar went away
+    # A failure: the strategy stops asking the other pairs this loop (asks.py).
+    assert not g.is_pending(PAIR, "entry", CANDLE)
+    assert g.entry_allowed(PAIR, CANDLE).reason == "engine unavailable"
+    now[0] = 40.0
+    assert g.fetch(snapshot(), as_of=NEXT_CANDLE) is None  # back, working on it again
+    assert g.is_pending(PAIR, "entry", CANDLE)
+    now[0] = 59.0  # 59 s after the *first* ask: still in time
+    assert g.fetch(snapshot(), as_of=NEXT_CANDLE) is not None
+    assert g.entry_allowed(PAIR, CANDLE).allowed
+    assert len(client.requests) == 4
+
+
+def test_the_maximum_wait_counts_from_the_first_ask_across_a_failure() -> None:
+    now = [0.0]
+    client = AskingClient(None, ContextUnavailable("down"), None, verdict(Action.buy, 0.8))
+    g = VerdictGate(client, "bot-1", 0.6, max_wait_s=60, clock=lambda: now[0])
+    for moment in (0.0, 30.0, 50.0, 61.0):
+        now[0] = moment
+        g.fetch(snapshot(), as_of=NEXT_CANDLE)
+    assert g.entry_allowed(PAIR, CANDLE).reason == "verdict came too late"
