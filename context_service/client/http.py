@@ -66,6 +66,8 @@ class HttpContextClient:
             raise ContextUnavailable(f"sidecar unreachable on {path}: {exc}") from exc
 
     def decide(self, request: VerdictRequest) -> Verdict:
+        """The verdict, waiting for it (``CTX_VERDICT_ASYNC=false``): an LLM call slower than
+        the timeout is a failure, and the entry is refused."""
         response = self._post("/v1/verdicts", request.model_dump(mode="json"))
         if response.status_code != 200:
             raise _unavailable(response, "/v1/verdicts")
@@ -168,9 +170,11 @@ def _without_adjustments(content: bytes, exc: ValidationError) -> Verdict:
 
 
 def _unavailable(response: httpx.Response, path: str) -> ContextUnavailable:
-    return ContextUnavailable(
-        f"sidecar answered HTTP {response.status_code} on {path}: {response.text[:200]}"
-    )
+    # The sidecar's errors carry a "message" (what the refusal log should say); else the text.
+    message = _json_object(response).get("message")
+    said = message if isinstance(message, str) else response.text
+    status = response.status_code
+    return ContextUnavailable(f"sidecar answered HTTP {status} on {path}: {said[:200]}")
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from loopback import free_port
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:
-    """Yield the base URL once ``/healthz`` answers; stop the server afterwards."""
-    port = free_port()
+def serve(app, port: int | None = None) -> Iterator[str]:
+    """Yield the base URL once ``/healthz`` answers; stop the server afterwards. ``port``: the
+    one of an earlier server (a restart at the same address), else a free one."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
