@@ -170,6 +170,11 @@ class BotKeys(EvidenceKeys):
     def last_verdicts(self) -> str:  # list of recent verdict JSON (dashboard)
         return self.key("verdicts", "recent")
 
+    def verdict_ask(self, candidate: str, candle_epoch: int, pair: str) -> str:
+        # string with a TTL: the claim of the process working on an asynchronous ask, then
+        # its verdict (verdicts/claims.py)
+        return self.key("verdicts", "ask", candidate, str(candle_epoch), pair)
+
     @property
     def suggestions(self) -> str:  # list of LLM parameter suggestions (JSON), newest first
         return self.key("suggestions")

@@ -17,10 +17,12 @@ Bounds, so a burst of asks can neither queue without limit nor crowd out other b
 * a queued ask that nobody asked about for ``abandon_s`` (the bot moved on) is cancelled before
   it costs an LLM call. A running call cannot be stopped: it ends with the LLM client's timeout.
 
-The table lives in the sidecar's memory only. After a restart the bot's next ask starts the work
-again (its gate keeps the time of the first ask, so ``CTX_VERDICT_MAX_WAIT_S`` still counts from
-there); a verdict finished before the restart comes back from the replay cache when the LLM is
-on, without a second call.
+With ``claims`` (the app's table) the asks are shared by every sidecar on the same Redis
+(:mod:`context_service.verdicts.claims`): a process claims an ask when it starts the work, the
+others answer "pending" without starting anything, and the finished verdict is answered by any
+of them, also after a restart. A sidecar that dies while working loses that work: its claim
+expires, the bot's next ask starts it again (the gate keeps the time of the first ask, so
+``CTX_VERDICT_MAX_WAIT_S`` still counts from there).
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+import redis
+from prometheus_client.registry import CollectorRegistry
 
 from context_service.contract import Verdict, VerdictRequest
+from context_service.verdicts.ask_metrics import AskCollector
+from context_service.verdicts.claims import AskClaims, Elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class AskResult:
 class _Entry:
     bot_id: str
     started: float
-    future: Future[Verdict]
+    future: Future[Verdict | Elsewhere]
     last_asked: float
     finished: float | None = None
 
@@ -96,8 +100,12 @@ class PendingVerdicts:
         max_in_progress_per_bot: int = MAX_IN_PROGRESS_PER_BOT,
         abandon_s: float = ABANDON_S,
         registry: CollectorRegistry | None = None,
+        claims: AskClaims | None = None,
     ) -> None:
+        """``claims``: share asks with the other sidecars on the same Redis (the app's table);
+        without it the table is this process's alone (tests, tools)."""
         self._decide = decide
+        self._claims = claims
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verdict-ask")
         self._keep_s = keep_s
         self._max_entries = max_entries
@@ -111,24 +119,27 @@ class PendingVerdicts:
         self._swept = float("-inf")
         self.events: Counter[str] = Counter()  # what happened to asks (metrics)
         self._registry = registry
-        self._collector = _AskCollector(self)
+        self._collector = AskCollector(self)
         if registry is not None:
             registry.register(self._collector)
 
     # --- asking -----------------------------------------------------------------------------
     def ask(self, request: VerdictRequest) -> AskResult:
-        """The verdict, pending, or a refusal; never waits."""
+        """The verdict, pending, or a refusal; never waits for the work (Redis calls only)."""
         key = ask_key(request)
-        entry, refusal, _ = self._enter(key, request)
-        return refusal if entry is None else self._result(key, entry)  # type: ignore[return-value]
+        entry, answer, _ = self._enter(key, request)
+        return answer if entry is None else self._result(key, entry)  # type: ignore[return-value]
 
     async def ask_waiting(self, request: VerdictRequest, wait_s: float) -> AskResult:
-        """:meth:`ask`, but the ask that starts the work awaits it up to ``wait_s`` first
-        (without holding a thread); re-asks answer at once."""
+        """:meth:`ask` for an event loop: Redis is called in a thread, and the ask that starts
+        the work awaits it up to ``wait_s`` (without holding a thread); re-asks answer at once."""
         key = ask_key(request)
-        entry, refusal, started = self._enter(key, request)
+        if self._claims is None:
+            entry, answer, started = self._enter(key, request)
+        else:
+            entry, answer, started = await asyncio.to_thread(self._enter, key, request)
         if entry is None:
-            return refusal  # type: ignore[return-value]
+            return answer  # type: ignore[return-value]
         if started and wait_s > 0:
             await _done_within(entry.future, wait_s)
         return self._result(key, entry)
@@ -136,18 +147,27 @@ class PendingVerdicts:
     def _enter(
         self, key: AskKey, request: VerdictRequest
     ) -> tuple[_Entry | None, AskResult | None, bool]:
-        """The entry of ``key`` (started now when there is none and the bounds allow it)."""
+        """The local entry of ``key`` (started now when nobody has it and the bounds allow),
+        else the answer: a refusal, or what another process has (a verdict, or pending)."""
         now = self._clock()
         with self._lock:
             self._sweep(now)
-            entry = self._entries.get(key)
-            if entry is not None:
-                entry.last_asked = now
-                self.events["deduplicated"] += 1
-                return entry, None, False
+            known = self._known(key, now)
+            if known is not None:
+                return known, None, False
             refusal = self._admit(request.bot_id)
             if refusal is not None:
-                self.events[refusal.outcome] += 1
+                return None, refusal, False
+        if self._claims is not None:  # another sidecar (or this one before a restart)?
+            found = self._claims.find(request)  # a Redis error: answered 503
+            if found is not None:
+                return None, self._elsewhere(found), False
+        with self._lock:
+            known = self._known(key, now)  # another thread started it meanwhile
+            if known is not None:
+                return known, None, False
+            refusal = self._admit(request.bot_id)
+            if refusal is not None:
                 return None, refusal, False
             # Submitted under the lock: _run's bookkeeping waits until the entry is in place.
             future = self._pool.submit(self._run, key, request)
@@ -157,17 +177,40 @@ class PendingVerdicts:
             self.events["started"] += 1
             return entry, None, True
 
+    def _known(self, key: AskKey, now: float) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.last_asked = now
+            self.events["deduplicated"] += 1
+        return entry
+
+    def _elsewhere(self, found: Verdict | Elsewhere) -> AskResult:
+        """The answer when another process has the ask: its verdict, or pending."""
+        with self._lock:
+            self.events["elsewhere"] += 1
+        if isinstance(found, Elsewhere):
+            return AskResult(None, pending_s=found.running_s)
+        return AskResult(found, outcome="verdict")
+
     def _admit(self, bot_id: str) -> AskResult | None:
         """None when one more ask of ``bot_id`` may start, else the refusal (nothing started)."""
         if self._busy[bot_id] >= self._max_per_bot:
-            reason = f"too many verdict asks in progress for bot {bot_id} ({self._max_per_bot})"
-            logger.warning("verdict ask refused: %s", reason)
-            return AskResult(None, refused=reason, outcome="busy_bot")
-        if sum(self._busy.values()) >= self._max_in_progress or not self._make_room():
-            reason = f"too many verdict asks in progress ({self._max_in_progress})"
-            logger.warning("verdict ask refused: %s", reason)
-            return AskResult(None, refused=reason, outcome="busy")
-        return None
+            refusal = AskResult(
+                None,
+                refused=f"too many verdict asks in progress for bot {bot_id} ({self._max_per_bot})",
+                outcome="busy_bot",
+            )
+        elif sum(self._busy.values()) >= self._max_in_progress or not self._make_room():
+            refusal = AskResult(
+                None,
+                refused=f"too many verdict asks in progress ({self._max_in_progress})",
+                outcome="busy",
+            )
+        else:
+            return None
+        self.events[refusal.outcome] += 1
+        logger.warning("verdict ask refused: %s", refusal.refused)
+        return refusal
 
     def _result(self, key: AskKey, entry: _Entry) -> AskResult:
         future = entry.future
@@ -175,27 +218,51 @@ class PendingVerdicts:
             return AskResult(None, pending_s=self._clock() - entry.started)
         error = future.exception()
         if error is None:
-            return AskResult(future.result(), outcome="verdict")
+            result = future.result()
+            if isinstance(result, Verdict):
+                return AskResult(result, outcome="verdict")
+            # Another process claimed it first: forget ours; asks now read its progress.
+            self._forget(key, entry)
+            return AskResult(None, pending_s=result.running_s)
         # decide() never raises for provider failures: this is Redis or a bug. Refuse this
         # answer (fail-closed) and forget the ask, so the next one tries again.
-        with self._lock:
-            if self._entries.get(key) is entry:
-                del self._entries[key]
+        self._forget(key, entry)
         reason = f"verdict failed: {type(error).__name__}: {error}"
         return AskResult(None, refused=reason, outcome="failed", error=error)
 
-    def _run(self, key: AskKey, request: VerdictRequest) -> Verdict:
-        failed = False
+    def _forget(self, key: AskKey, entry: _Entry) -> None:
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+
+    def _run(self, key: AskKey, request: VerdictRequest) -> Verdict | Elsewhere:
+        """The work of one ask, in a worker thread: claim it (several sidecars), run the chain,
+        keep the verdict for every sidecar."""
+        event, token = "failed", None
         try:
-            return self._decide(request)
+            if self._claims is not None:
+                found, token = self._claims.claim(request)
+                if found is not None:
+                    event = "elsewhere"
+                    return found
+            verdict = self._decide(request)
+            event = "completed"
+            if self._claims is not None:
+                try:
+                    self._claims.finish(request, verdict)
+                except redis.RedisError as exc:  # this sidecar still answers it
+                    logger.warning("verdict of %s not shared: %s", key, exc)
+            return verdict
         except Exception:
-            failed = True
             logger.exception("background verdict for %s failed", key)
+            if token is not None:
+                with contextlib.suppress(redis.RedisError):  # else it expires
+                    self._claims.release(request, token)  # type: ignore[union-attr]
             raise
         finally:
             with self._lock:
                 self._release(request.bot_id)
-                self.events["failed" if failed else "completed"] += 1
+                self.events[event] += 1
                 entry = self._entries.get(key)
                 if entry is not None:
                     entry.finished = self._clock()
@@ -260,51 +327,17 @@ class PendingVerdicts:
                 self._registry.unregister(self._collector)
 
 
-async def _done_within(future: Future[Verdict], timeout_s: float) -> None:
+async def _done_within(future: Future[Verdict | Elsewhere], timeout_s: float) -> None:
     """Return when ``future`` is done or after ``timeout_s``, whichever comes first."""
     if future.done():
         return
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
 
-    def wake(_: Future[Verdict]) -> None:
+    def wake(_: Future[Verdict | Elsewhere]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
             loop.call_soon_threadsafe(done.set)
 
     future.add_done_callback(wake)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout_s)
-
-
-class _AskCollector(Collector):
-    """``ctx_verdict_asks_total{event}``, ``ctx_verdict_asks_in_progress`` and
-    ``ctx_verdict_asks_oldest_pending_seconds``, read from the table at scrape time."""
-
-    def __init__(self, table: PendingVerdicts) -> None:
-        self.table = table
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        events = CounterMetricFamily(
-            "ctx_verdict_asks",
-            "Asynchronous verdict asks by event: started, deduplicated (asked again while known), "
-            "completed, failed, abandoned (cancelled before it ran), busy_bot and busy (refused "
-            "at the per-bot or total bound)",
-            labels=["event"],
-        )
-        for event, count in sorted(self.table.event_counts().items()):
-            events.add_metric([event], count)
-        yield events
-        running = GaugeMetricFamily(
-            "ctx_verdict_asks_in_progress", "Asynchronous verdict asks queued or running"
-        )
-        running.add_metric([], self.table.in_progress())
-        yield running
-        oldest = GaugeMetricFamily(
-            "ctx_verdict_asks_oldest_pending_seconds",
-            "Age of the oldest asynchronous verdict ask still in progress",
-        )
-        oldest.add_metric([], self.table.oldest_pending_s())
-        yield oldest

@@ -1,6 +1,7 @@
-"""Asynchronous verdict asks through outages: a sidecar restart with an ask pending, a restart
-after the verdict was made, and Redis going away while the LLM call runs. Real uvicorn or
-TestClient apps, a loopback OpenAI-compatible server, a real Redis."""
+"""Asynchronous verdict asks through outages and across sidecars: a restart with an ask pending,
+a restart after the verdict was made, two sidecars on one Redis, and Redis going away while the
+LLM call runs. Real uvicorn or TestClient apps, a loopback OpenAI-compatible server, a real
+Redis."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from deploy.live import serve
 from fastapi.testclient import TestClient
@@ -28,6 +30,7 @@ from context_service.service import ContextService
 from llm.chat_server import _ChatHandler
 
 ASK = "/v1/verdicts/ask"
+PAIR = "BTC/USDT"
 
 
 def _llm_calls() -> int:
@@ -41,14 +44,23 @@ def _until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def _asked_until_ready(http, body: dict) -> httpx.Response:
+    """Ask as a bot does until the verdict is there; every answer before it is "pending"."""
+    answers: list[httpx.Response] = []
+    _until(lambda: answers.append(http.post(ASK, json=body)) or answers[-1].status_code != 202)
+    assert answers[-1].status_code == 200, answers[-1].text
+    return answers[-1]
+
+
 def test_a_restart_while_an_ask_is_pending_loses_nothing_that_matters(
-    make_service, local_llm: str
+    make_service, local_llm: str, redis_client, keyspace: Keyspace
 ) -> None:
     lost = threading.Event()
     _ChatHandler.hold = lost  # the first LLM call never answers: it dies with its process
     _ChatHandler.action = "buy"
     request = make_request()
     as_of = request.candle_time + timedelta(hours=1)
+    claim = keyspace.bot("bot-1").verdict_ask("entry", int(request.candle_time.timestamp()), PAIR)
     now = [0.0]
     port = free_port()
     old_app = create_app(service=make_service(llm_base_url=local_llm, llm_timeout_s=30.0))
@@ -68,10 +80,17 @@ def test_a_restart_while_an_ask_is_pending_loses_nothing_that_matters(
 
         _ChatHandler.hold = None
         _ChatHandler.delay_s = 0.5
-        restarted = make_service(llm_base_url=local_llm)  # nothing in memory, same Redis
-        with serve(create_app(service=restarted), port=port):
+        restarted = create_app(service=make_service(llm_base_url=local_llm))  # same Redis
+        with serve(restarted, port=port):
             now[0] = 20.0
-            assert gate.fetch(request.snapshot, as_of=as_of) is None  # asked again: pending
+            # The dead process's claim still stands: pending, and nothing started twice.
+            assert gate.fetch(request.snapshot, as_of=as_of) is None
+            assert gate.is_pending(request.pair, "entry", request.candle_time)
+            table = restarted.state.pending_verdicts
+            assert table.event_counts().get("started", 0) == 0 and _llm_calls() == 1
+            redis_client.pexpire(claim, 1)  # its TTL has passed (the longest the work takes)
+            time.sleep(0.05)
+            now[0] = 40.0
             _until(lambda: gate.fetch(request.snapshot, as_of=as_of) is not None)
         client.close()
         answer = gate.entry_allowed(request.pair, request.candle_time)
@@ -83,21 +102,43 @@ def test_a_restart_while_an_ask_is_pending_loses_nothing_that_matters(
         _until(lambda: old.in_progress() == 0, seconds=40)
 
 
-def test_a_verdict_made_before_a_restart_comes_back_without_a_second_llm_call(
+def test_a_verdict_made_before_a_restart_is_answered_without_a_second_llm_call(
     make_service, local_llm: str
 ) -> None:
     body = make_request().model_dump(mode="json")
     app = create_app(service=make_service(llm_base_url=local_llm))
     with TestClient(app, base_url="http://127.0.0.1") as http:
-        answers = []
-        _until(lambda: answers.append(http.post(ASK, json=body)) or answers[-1].status_code == 200)
-        made = answers[-1].json()
+        made = _asked_until_ready(http, body).json()
     assert made["source"] == "llm"
     restarted = create_app(service=make_service(llm_base_url=local_llm))
     with TestClient(restarted, base_url="http://127.0.0.1") as http:
-        again = http.post(ASK, json=body)  # the ask that starts the work waits for the replay
+        again = http.post(ASK, json=body)
     assert again.status_code == 200, again.text
-    assert again.json()["source"] == "replay" and again.json()["action"] == made["action"]
+    assert again.json()["verdict_id"] == made["verdict_id"]  # the same verdict, from Redis
+    assert restarted.state.pending_verdicts.event_counts() == {"elsewhere": 1}
+    assert _llm_calls() == 1
+
+
+def test_two_sidecars_on_one_redis_run_an_ask_once(make_service, local_llm: str) -> None:
+    """A bot's asks may reach either replica: only the first one asked runs the chain."""
+    _ChatHandler.hold = threading.Event()
+    body = make_request().model_dump(mode="json")
+    one = create_app(service=make_service(llm_base_url=local_llm))
+    two = create_app(service=make_service(llm_base_url=local_llm))
+    with (
+        TestClient(one, base_url="http://127.0.0.1") as first,
+        TestClient(two, base_url="http://127.0.0.1") as second,
+    ):
+        assert first.post(ASK, json=body).status_code == 202
+        _until(lambda: _llm_calls() == 1)  # replica one is running it
+        for _ in range(3):
+            pending = second.post(ASK, json=body)
+            assert pending.status_code == 202 and pending.json()["status"] == "pending"
+        assert two.state.pending_verdicts.event_counts() == {"elsewhere": 3}
+        _ChatHandler.hold.set()
+        answer = _asked_until_ready(second, body)
+        made = first.post(ASK, json=body)
+    assert answer.json()["verdict_id"] == made.json()["verdict_id"]
     assert _llm_calls() == 1
 
 
@@ -147,9 +188,7 @@ def test_a_redis_outage_mid_ask_is_a_clear_503_and_the_next_ask_works(
 
         redis7.start()
         app.state.redis_health._next_probe = 0.0  # the probe interval has passed
-        answers = []
-        _until(lambda: answers.append(api.post(ASK, json=body)) or answers[-1].status_code == 200)
-    assert {a.status_code for a in answers} <= {200, 202}
-    assert answers[-1].json()["source"] == "llm"
+        answer = _asked_until_ready(api, body)
+    assert answer.json()["source"] == "llm"
     assert table.event_counts()["failed"] == 1 and table.event_counts()["started"] == 2
     service.close()

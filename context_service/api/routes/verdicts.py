@@ -14,9 +14,11 @@ from context_service.api.routes.deps import BotId, Service
 from context_service.bounds import EventTime
 from context_service.contract import Verdict, VerdictRequest
 from context_service.service import ContextService
+from context_service.verdicts.claims import AskClaims
 from context_service.verdicts.pending import FIRST_ASK_WAIT_S, PendingVerdicts
 
 router = APIRouter(tags=["verdicts"])
+CLAIM_MARGIN_S = 10.0  # context synthesis, the rules, the audit write: well under it
 
 
 @router.post("/verdicts", response_model=Verdict)
@@ -71,11 +73,15 @@ def pending_verdicts(app: Any, service: ContextService) -> PendingVerdicts:
     table = getattr(app.state, "pending_verdicts", None)
     if table is None:
         settings = service.settings
+        parts = service.components
+        # A claim outlives the longest the work can take: the LLM's attempts, plus a margin.
+        work_s = settings.llm_timeout_s * (settings.llm_max_retries + 1) + CLAIM_MARGIN_S
         table = PendingVerdicts(
             service.decide_live,
             workers=settings.verdict_ask_workers,
             keep_s=settings.verdict_ask_keep_s,
-            registry=service.components.metrics.registry,
+            registry=parts.metrics.registry,
+            claims=AskClaims(parts.redis, parts.keyspace, work_s, settings.verdict_ask_keep_s),
         )
         app.state.pending_verdicts = table
     return table
