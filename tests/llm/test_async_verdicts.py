@@ -1,5 +1,7 @@
 """Verdicts never block the bot loop: an LLM that takes 3 s per answer, a real sidecar over
-HTTP, and the strategy's gate asking once per loop."""
+HTTP, and the strategy's gate with its defaults (asynchronous asks) asking once per loop; the
+route's answers, bounds and hostile input. The whole strategy under Freqtrade's own loop:
+tests/strategy/test_slow_llm_loop.py; outages and several sidecars: test_async_outages.py."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def test_a_slow_llm_never_refuses_an_entry_for_a_timeout_and_enters_on_the_next_
     app = create_app(service=service)
     with serve(app) as url:
         client = HttpContextClient(url, timeout_s=SIDECAR_TIMEOUT_S)
-        gate = VerdictGate(client, "bot-1", min_confidence=0.5, max_wait_s=60, asynchronous=True)
+        gate = VerdictGate(client, "bot-1", min_confidence=0.5, max_wait_s=60)  # asks by default
         answers: list[tuple[bool, str, bool]] = []  # (allowed, reason, ready before the loop)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -176,7 +178,6 @@ def test_a_verdict_later_than_the_maximum_wait_is_not_used(make_service, local_l
             "bot-1",
             min_confidence=0.5,
             max_wait_s=30,
-            asynchronous=True,
             clock=lambda: now[0],
         )
         as_of = request.candle_time + timedelta(hours=1)
