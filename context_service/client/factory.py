@@ -317,8 +317,7 @@ def build_strategy_context(
                 journal_dir=settings.journal_dir / bot_id,
             )
             mode = "/v1/verdicts/ask, never waiting" if settings.verdict_async else "/v1/verdicts"
-            url = settings.sidecar_url.rstrip("/")
-            logger.info("verdicts asked at %s%s (CTX_VERDICT_ASYNC)", url, mode)
+            logger.info("verdicts asked at %s%s", settings.sidecar_url.rstrip("/"), mode)
     knowledge = _knowledge(config, options)
     from context_service.knowledge import KnowledgeFileError
 

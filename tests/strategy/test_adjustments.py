@@ -18,7 +18,7 @@ from freqtrade.persistence import LocalTrade
 from context_service.client import factory
 from context_service.settings import Settings
 from context_service.verdicts.models import Action
-from strategy.conftest import SIDECAR, load_strategy, strategy_config
+from strategy.conftest import ASK, SIDECAR, load_strategy, strategy_config
 from strategy.helpers import CANDLE, PAIR, ta_row, verdict_json
 from strategy.test_fail_closed import NOW, confirm, start
 
@@ -80,7 +80,7 @@ def knowledge(tmp_path: Path, section: str) -> str:
 
 
 def test_every_request_carries_the_bots_limits(sidecar, tmp_path) -> None:
-    route = sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    route = sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     file = knowledge(tmp_path, "  stake_fraction: [0.5, 1.0]\n  pause_pair: false\n")
     started(strategy_config(knowledge_file=file))
     sent = json.loads(route.calls[0].request.content)["adjustment_limits"]
@@ -89,7 +89,7 @@ def test_every_request_carries_the_bots_limits(sidecar, tmp_path) -> None:
 
 
 def test_no_adjustments_change_nothing(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(200, json=verdict_json(action=Action.buy))
+    sidecar.post(ASK).respond(200, json=verdict_json(action=Action.buy))
     strategy = started()
     assert stake_at(strategy) == pytest.approx(30.0)
     assert confirm(strategy) is True
@@ -97,7 +97,7 @@ def test_no_adjustments_change_nothing(sidecar) -> None:
 
 
 def test_a_raised_min_confidence_refuses_a_buy_below_it(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(
+    sidecar.post(ASK).respond(
         200, json=with_adjustments(adjustment("min_confidence", 0.85), confidence=0.8)
     )
     strategy = started()
@@ -111,7 +111,7 @@ def test_a_lowered_min_confidence_needs_the_knowledge_files_lower_bound(
     sidecar, tmp_path, caplog
 ) -> None:
     lowered = with_adjustments(adjustment("min_confidence", 0.5), confidence=0.55)
-    sidecar.post("/v1/verdicts").respond(200, json=lowered)
+    sidecar.post(ASK).respond(200, json=lowered)
     with caplog.at_level(logging.WARNING):
         default = started()  # default limits: raise only
         assert confirm(default) is False
@@ -125,9 +125,7 @@ def test_a_lowered_min_confidence_needs_the_knowledge_files_lower_bound(
 
 
 def test_a_stake_fraction_scales_the_stake_down_before_the_budget_check(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(
-        200, json=with_adjustments(adjustment("stake_fraction", 0.5))
-    )
+    sidecar.post(ASK).respond(200, json=with_adjustments(adjustment("stake_fraction", 0.5)))
     strategy = started()
     assert stake_at(strategy) == pytest.approx(15.0)
     assert strategy.state.sized[PAIR] == pytest.approx(15.0)
@@ -139,7 +137,7 @@ def test_a_stake_fraction_scales_the_stake_down_before_the_budget_check(sidecar)
 
 
 def test_a_paused_pair_refuses_entries_until_the_pause_expires(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(
+    sidecar.post(ASK).respond(
         200, json=with_adjustments(adjustment("pause_pair", pair=PAIR, hours=0.5))
     )
     strategy = started()
@@ -151,9 +149,7 @@ def test_a_paused_pair_refuses_entries_until_the_pause_expires(sidecar) -> None:
 
 
 def test_a_pause_of_another_pair_does_not_stop_this_one(sidecar) -> None:
-    sidecar.post("/v1/verdicts").respond(
-        200, json=with_adjustments(adjustment("pause_pair", pair="SOL/USDT"))
-    )
+    sidecar.post(ASK).respond(200, json=with_adjustments(adjustment("pause_pair", pair="SOL/USDT")))
     assert confirm(started()) is True
 
 
@@ -161,7 +157,7 @@ def test_unreadable_adjustments_mean_none_applied_and_the_verdict_still_counts(
     sidecar, caplog
 ) -> None:
     bad = with_adjustments(adjustment("stake_fraction", 5.0))  # a fraction above 1
-    sidecar.post("/v1/verdicts").respond(200, json=bad)
+    sidecar.post(ASK).respond(200, json=bad)
     with caplog.at_level(logging.WARNING):
         strategy = started()
     assert "unreadable adjustments" in caplog.text
@@ -170,7 +166,7 @@ def test_unreadable_adjustments_mean_none_applied_and_the_verdict_still_counts(
 
 
 def test_a_later_verdict_without_readable_adjustments_clears_them(sidecar) -> None:
-    route = sidecar.post("/v1/verdicts")
+    route = sidecar.post(ASK)
     route.side_effect = [
         httpx.Response(200, json=with_adjustments(adjustment("pause_pair", pair=PAIR))),
         httpx.Response(200, json=verdict_json(action=Action.buy, pair="SOL/USDT")),
