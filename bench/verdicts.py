@@ -1,7 +1,8 @@
 """Verdict and context latency of the sidecar over HTTP on loopback.
 
-Starts the sidecar (uvicorn, real Redis under a private key prefix that is wiped afterwards) as
-a child process, a stub OpenAI-compatible LLM, and this load generator. Scenarios:
+Starts a private redis-server, the sidecar as an operator runs it (``python -m context_service
+serve --workers N``, settings in ``CTX_*``), a stub OpenAI-compatible LLM, and the open-loop
+generator of :mod:`loadgen` (latency from each request's scheduled time). Scenarios:
 
 * ``replay hit``: verdicts answered from the replay cache (recorded once, then asked again),
 * ``rules, new candle``: a sidecar without LLM, every request a new candle of one of 4 bots x 50
@@ -19,7 +20,7 @@ a child process, a stub OpenAI-compatible LLM, and this load generator. Scenario
 Prints a table and the targets (p99 <= 20 ms at 200 req/s for replay hits and for rules
 verdicts on new candles); ``--json`` prints the rows and targets as JSON instead.
 
-    python bench/verdicts.py [--duration 10] [--only replay,rules] [--json]
+    python bench/verdicts.py [--duration 10] [--only replay,rules] [--workers 1] [--json]
 """
 
 from __future__ import annotations
