@@ -46,6 +46,9 @@ def ask_candle(
     trades = {t.pair: t for t in open_trades}
     slots_free = len(trades) < ctx.guard.limits.max_open_trades
     regimes = ctx.regimes
+    as_of = signal + _timeframe_delta(timeframe)
+    limits = ctx.adjustment_limits.resolved(ctx.gate.min_confidence)
+    paused = state.adjustments.at(as_of, limits).paused
     asks: list[tuple[str, Row, Candidate, OpenPosition | None]] = [
         (pair, row, "entry", None)
         for pair, row in entry_rows.items()
@@ -53,13 +56,13 @@ def ask_candle(
         and slots_free
         # no verdict (nor LLM spend) for an entry the regime response refuses anyway
         and (regimes is None or not regimes.action(pair, signal).pause_entries)
+        and pair not in paused  # nor for one an LLM adjustment in force pauses
     ]
     asks += [
         (pair, exit_rows[pair], "exit", open_position(trade, exit_rows[pair]["close"]))
         for pair, trade in trades.items()
         if pair in exit_rows
     ]
-    as_of = signal + _timeframe_delta(timeframe)
     ok = True
     for pair, row, candidate, position in asks:
         if not _ask(ctx, state, timeframe, pair, signal, row, as_of, candidate, position):

@@ -148,6 +148,24 @@ def test_a_paused_pair_refuses_entries_until_the_pause_expires(sidecar) -> None:
     assert confirm(strategy, DECIDED + timedelta(minutes=31)) is True
 
 
+def test_a_paused_pair_is_not_even_asked_about_while_the_pause_holds(sidecar) -> None:
+    """No verdict (and no LLM spend) for an entry the pause refuses anyway; asked again once
+    the pause has expired."""
+    route = sidecar.post(ASK).respond(
+        200, json=with_adjustments(adjustment("pause_pair", pair=PAIR, hours=1.5))
+    )
+    strategy = started()
+    assert route.call_count == 1  # the candle that brought the pause
+    later = CANDLE + timedelta(hours=1)  # the next candle closes within the pause
+    strategy.state.set_candidates(PAIR, "entry", {int(later.timestamp()): ta_row()})
+    strategy.bot_loop_start(current_time=NOW + timedelta(hours=1))
+    assert route.call_count == 1
+    after = CANDLE + timedelta(hours=2)  # closes after the pause expired: asked
+    strategy.state.set_candidates(PAIR, "entry", {int(after.timestamp()): ta_row()})
+    strategy.bot_loop_start(current_time=NOW + timedelta(hours=2))
+    assert route.call_count == 2
+
+
 def test_a_pause_of_another_pair_does_not_stop_this_one(sidecar) -> None:
     sidecar.post(ASK).respond(200, json=with_adjustments(adjustment("pause_pair", pair="SOL/USDT")))
     assert confirm(started()) is True
