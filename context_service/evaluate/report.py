@@ -6,6 +6,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from context_service.evaluate.shadow import refused_set_meaning
+
 MAX_LISTED_REFUSALS = 60
 
 STYLE = """
@@ -129,7 +131,8 @@ def _gate_section(gate: Mapping[str, Any]) -> str:
     )
     parts.append(
         f"<p>Net value of the refused set: <b>{s['refused_net_value_abs']:+.4f}</b> (what the "
-        "refused candles' ungated trades made; negative means the gate removed losers). Verdict "
+        f"refused candles' ungated trades made; {refused_set_meaning(s['refused_net_value_abs'])})."
+        " Verdict "
         f"exits: {s['verdict_exits']} ({s['verdict_exits_matched']} with an ungated twin), worth "
         f"<b>{s['exit_value_abs']:+.4f}</b> against the strategy's own exits.</p>"
     )

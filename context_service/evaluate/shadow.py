@@ -145,3 +145,12 @@ def shadow_outcomes(gated: VariantRun, ungated: VariantRun, timeframe: str) -> S
         own_exit_profit_abs=own_total,
         exit_rows=exit_rows,
     )
+
+
+def refused_set_meaning(value: float) -> str:
+    """What the net value of the refused entries says about the gate, by its sign."""
+    if value > 0:
+        return "positive: the gate removed winners"
+    if value < 0:
+        return "negative: the gate removed losers"
+    return "zero: what the gate removed made nothing"

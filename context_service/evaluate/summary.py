@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from context_service.evaluate.report_llm import summary_lines
+from context_service.evaluate.shadow import refused_set_meaning
 
 
 def _num(value: Any, fmt: str = "{:+.2f}") -> str:
@@ -79,8 +80,8 @@ def format_summary(result: Mapping[str, Any]) -> str:
             f"  refusals: {r['decisions']} entries refused, {r['with_trade']} had an ungated "
             f"trade: win rate {_num(r['win_rate'] and 100 * r['win_rate'], '{:.1f}')} % vs "
             f"{_num(a['win_rate'] and 100 * a['win_rate'], '{:.1f}')} % among approved; net value "
-            f"of the refused set {s['refused_net_value_abs']:+.4f} (negative: the gate removed "
-            "losers)"
+            f"of the refused set {s['refused_net_value_abs']:+.4f} "
+            f"({refused_set_meaning(s['refused_net_value_abs'])})"
         )
         lines.append(
             f"  verdict exits: {s['verdict_exits']} ({s['verdict_exits_matched']} comparable), "

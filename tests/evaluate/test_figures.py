@@ -112,3 +112,17 @@ def test_regimes_without_btc_candles_are_unknown() -> None:
     days = pd.date_range("2022-01-01", periods=3, freq="D", tz="UTC")
     table = regimes.btc_regimes(pd.DataFrame(), days)
     assert set(table["trend"]) == {"n/a"} and set(table["volatility"]) == {"n/a"}
+
+
+@pytest.mark.parametrize(
+    ("value", "meaning"),
+    [
+        (6.78, "positive: the gate removed winners"),
+        (-0.5, "negative: the gate removed losers"),
+        (0.0, "zero: what the gate removed made nothing"),
+    ],
+)
+def test_the_refused_set_is_read_by_its_sign(value, meaning):
+    from context_service.evaluate.shadow import refused_set_meaning
+
+    assert refused_set_meaning(value) == meaning
