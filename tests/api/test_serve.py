@@ -104,7 +104,6 @@ def test_sigterm_stops_the_embedded_redis_with_the_sidecar(tmp_path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    from pathlib import Path
 
     status = Path(f"/proc/{pid}/status")
     if not status.exists():
@@ -139,43 +138,10 @@ def test_bad_worker_counts_are_refused_before_binding(monkeypatch, caplog, argv,
 def test_workers_share_one_redis(tmp_path) -> None:
     """``serve --workers 2``: two processes on one port, one memory. A trade event written
     through one connection is seen through fresh connections, whichever worker answers."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     import httpx
-    from loopback import free_port
-    from redis_procs import RedisProcess
+    from deploy.live import serve_workers
 
-    redis_server = RedisProcess(free_port(), tmp_path / "redis")
-    redis_server.start()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTX_")}
-    env.update(
-        CTX_REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0",
-        CTX_JOURNAL_DIR=str(tmp_path / "journal"),
-        CTX_RETENTION_INTERVAL_S="0",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "context_service", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-        assert len(children) >= 2, "uvicorn should run two worker processes"
+    with serve_workers(tmp_path, workers=2) as base:
         event = {
             "bot_id": "workers-bot",
             "trade_id": 1,
@@ -207,10 +173,3 @@ def test_workers_share_one_redis(tmp_path) -> None:
         )
         assert bad.status_code == 422
         assert httpx.get(f"{base}/v1/bots/workers-bot/stats", timeout=10).json()["trades"] == 1
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        redis_server.kill()
