@@ -4,6 +4,7 @@ market-wide evidence store, its status in Redis and its metrics on the service's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from context_service.evidence.components import FeedComponents
@@ -11,8 +12,20 @@ from context_service.evidence.config import FeedSettings, get_feed_settings
 from context_service.evidence.metrics import FeedMetrics
 from context_service.evidence.poller import FeedPoller, build_jobs
 from context_service.evidence.status import RedisStatusStore
+from context_service.keys import Keyspace
 
 log = logging.getLogger(__name__)
+
+
+def redis_claim(client: Any, keyspace: Keyspace) -> Callable[[str, float], bool]:
+    """The poller's claim shared by the sidecar's replicas: one replica polls a feed per
+    interval (held a little shorter than the interval, so clocks may drift)."""
+
+    def claim(name: str, seconds: float) -> bool:
+        hold_ms = max(int(seconds * 900), 1000)
+        return bool(client.set(keyspace.feeds_claim(name), "1", nx=True, px=hold_ms))
+
+    return claim
 
 
 def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPoller | None:
@@ -32,12 +45,6 @@ def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPolle
     if not jobs:
         return None
     c = service.components
-
-    def claim(name: str, seconds: float) -> bool:
-        """One replica per feed and interval (a little shorter, so clocks may drift)."""
-        hold_ms = max(int(seconds * 900), 1000)
-        return bool(c.redis.set(c.keyspace.feeds_claim(name), "1", nx=True, px=hold_ms))
-
     return FeedPoller(
         jobs,
         c.market,
@@ -45,5 +52,5 @@ def feed_poller(service: Any, settings: FeedSettings | None = None) -> FeedPolle
         metrics=FeedMetrics(c.metrics.registry),
         status=RedisStatusStore(c.redis, c.keyspace.feeds_status),
         clock=c.clock,
-        claim=claim,
+        claim=redis_claim(c.redis, c.keyspace),
     )

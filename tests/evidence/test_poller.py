@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 
 from context_service.engine.store import InMemoryStore
 from context_service.evidence.poller import FeedPoller, build_jobs, enabled_sources
+from context_service.evidence.runtime import redis_claim
 from context_service.evidence.status import RedisStatusStore
 
 from .conftest import FETCHED_AT, fixture_bytes
@@ -211,10 +212,7 @@ def test_two_replicas_poll_each_feed_once_per_round(jobs, settings, redis_client
         ),
     ]
 
-    def claim(name: str, seconds: float) -> bool:
-        key = keyspace.feeds_claim(name)
-        return bool(redis_client.set(key, "1", nx=True, px=max(int(seconds * 900), 1000)))
-
+    claim = redis_claim(redis_client, keyspace)
     store = InMemoryStore()
     first = FeedPoller(jobs, store, settings, claim=claim)
     second = FeedPoller(jobs, store, settings, claim=claim)
