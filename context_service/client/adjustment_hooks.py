@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from context_service.adjustments import InForce
-from context_service.client.adjustments import NOTHING
+from context_service.client.adjustments import held_in_force
 from context_service.client.gate import GateAnswer
 from context_service.client.regime_hooks import RegimeHooks
 from context_service.risk.refusals import Refusal
@@ -33,11 +33,7 @@ class AdjustmentHooks(RegimeHooks):
         gate.adjustment_limits = self.ctx.adjustment_limits.resolved(gate.min_confidence)
 
     def _adjustments_at(self, moment: datetime) -> InForce:
-        ctx = self.ctx
-        if ctx is None or ctx.gate is None:
-            return NOTHING
-        limits = ctx.adjustment_limits.resolved(ctx.gate.min_confidence)
-        return self.state.adjustments.at(moment, limits)
+        return held_in_force(self.ctx, self.state, moment)
 
     def _applied(self, kind: str, message: str, *args: object) -> None:
         self.ctx.stats.adjustments.record(kind)

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from context_service.adjustments import (
     DEFAULT_LIMITS,
@@ -24,6 +25,10 @@ from context_service.adjustments import (
     in_force,
 )
 from context_service.contract import Verdict
+
+if TYPE_CHECKING:
+    from context_service.client.factory import StrategyContext
+    from context_service.client.state import StrategyState
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +98,12 @@ def adjustment_limits(knowledge_file: Path | None) -> AdjustmentLimits:
     from context_service.knowledge import load_adjustment_limits
 
     return load_adjustment_limits(knowledge_file) or DEFAULT_LIMITS
+
+
+def held_in_force(ctx: StrategyContext | None, state: StrategyState, moment: datetime) -> InForce:
+    """The adjustments ``state`` holds that are in force at ``moment``, within the bot's limits
+    resolved against the gate's threshold (nothing without a gate)."""
+    if ctx is None or ctx.gate is None:
+        return NOTHING
+    limits = ctx.adjustment_limits.resolved(ctx.gate.min_confidence)
+    return state.adjustments.at(moment, limits)

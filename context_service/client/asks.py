@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from context_service.client.adjustments import held_in_force
 from context_service.client.factory import StrategyContext
 from context_service.client.snapshot import IncompleteCandle, ta_snapshot
 from context_service.client.state import Candidate, Row, StrategyState
@@ -47,8 +48,7 @@ def ask_candle(
     slots_free = len(trades) < ctx.guard.limits.max_open_trades
     regimes = ctx.regimes
     as_of = signal + _timeframe_delta(timeframe)
-    limits = ctx.adjustment_limits.resolved(ctx.gate.min_confidence)
-    paused = state.adjustments.at(as_of, limits).paused
+    paused = held_in_force(ctx, state, as_of).paused
     asks: list[tuple[str, Row, Candidate, OpenPosition | None]] = [
         (pair, row, "entry", None)
         for pair, row in entry_rows.items()
