@@ -275,8 +275,7 @@ class ContextEngine:
             content_hash=digest,
             lanes=result.lane_totals,
         )
-        manifest._build_entries = result.build_entries
-        manifest._included_ids = result.included_ids
+        manifest._draft = result
         synthesis = Synthesis(text=result.text, manifest=manifest)
         self._emit("synthesized", synthesis)
         return synthesis

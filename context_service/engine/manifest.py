@@ -8,10 +8,9 @@ read (or the manifest is serialised), so synthesis stays fast when nobody looks 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import (
     AwareDatetime,
@@ -68,6 +67,14 @@ class LaneTotals(BaseModel):
     cap_tokens: int = Field(ge=0)
 
 
+class EntrySource(Protocol):
+    """What a manifest builds its entries from (the engine's draft of the synthesis)."""
+
+    def build_entries(self, included_only: bool = False) -> list[ManifestEntry]: ...
+
+    def included_ids(self) -> list[str]: ...
+
+
 class Manifest(BaseModel):
     """The audit record of one synthesis."""
 
@@ -85,11 +92,10 @@ class Manifest(BaseModel):
     lanes: dict[str, LaneTotals]
 
     _entries: list[ManifestEntry] | None = PrivateAttr(default=None)
-    # (included_only) -> entries; set by the engine so entries are built only when read
-    _build_entries: Callable[[bool], list[ManifestEntry]] | None = PrivateAttr(default=None)
+    # The engine's draft, set by the engine so entries are built only when read (and the
+    # included ids read from its columns without building any); dropped once all are built.
+    _draft: EntrySource | None = PrivateAttr(default=None)
     _included: list[ManifestEntry] | None = PrivateAttr(default=None)
-    # the included ids straight from the engine's columns (no entries built); set by the engine
-    _included_ids: Callable[[], list[str]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -109,8 +115,8 @@ class Manifest(BaseModel):
     def entries(self) -> list[ManifestEntry]:
         """Every candidate, ordered by object id."""
         if self._entries is None:
-            self._entries = self._build_entries(False) if self._build_entries else []
-            self._build_entries = None
+            self._entries = self._draft.build_entries(False) if self._draft else []
+            self._draft = None
         return self._entries
 
     def entry(self, object_id: str) -> ManifestEntry | None:
@@ -119,16 +125,16 @@ class Manifest(BaseModel):
     def included_entries(self) -> list[ManifestEntry]:
         """The included candidates, in id order; the dropped ones are not even built."""
         if self._included is None:
-            if self._entries is None and self._build_entries is not None:
-                self._included = self._build_entries(True)
+            if self._entries is None and self._draft is not None:
+                self._included = self._draft.build_entries(True)
             else:
                 self._included = [item for item in self.entries if item.outcome == "included"]
         return self._included
 
     def included_ids(self) -> list[str]:
         """The included ids in id order (what every verdict's audit entry lists)."""
-        if self._included is None and self._entries is None and self._included_ids is not None:
-            return self._included_ids()
+        if self._included is None and self._draft is not None:
+            return self._draft.included_ids()
         return [item.id for item in self.included_entries()]
 
     def __eq__(self, other: object) -> bool:
