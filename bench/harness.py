@@ -81,6 +81,15 @@ def verdict_completion(model: str, arguments: dict, usage: dict) -> dict:
     }
 
 
+def reply_json(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    """A 200 answer with a JSON body, from a stub server's handler."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def run_stub(port: int, delay_ms: float) -> None:
     arguments = {"action": "buy", "confidence": 0.75, "rationale": "stub", "evidence_ids": []}
     usage = {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830}
@@ -95,11 +104,7 @@ def run_stub(port: int, delay_ms: float) -> None:
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             time.sleep(delay_ms / 1000)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply_json(self, body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))
 from harness import (  # noqa: E402
     REPO,
     free_port,
+    reply_json,
     start_redis,
     verdict_completion,
 )
@@ -65,11 +66,7 @@ def stub_server(factor: float, delay_s: float) -> ThreadingHTTPServer:
                 "total_tokens": int((sent + request["max_tokens"]) * factor),
             }
             body = json.dumps(verdict_completion(request["model"], arguments, usage)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply_json(self, body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
