@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from context_service.adjustments import Adjustment, AdjustmentLimits
 from context_service.bounds import FINITE, PAIR_PATTERN, EventTime
-from context_service.keys import TRADE_ID_RE, validate_bot_id
+from context_service.keys import validate_bot_id, validate_trade_id
 from context_service.models import as_utc, utcnow
 
 BUILD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
@@ -98,13 +98,7 @@ class OpenPosition(BaseModel):
     @field_validator("trade_id")
     @classmethod
     def _trade_id(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            if not 0 <= value < 2**63:
-                raise ValueError("trade_id must be between 0 and 2**63 - 1")
-            return value
-        if not TRADE_ID_RE.fullmatch(value):
-            raise ValueError("trade_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
-        return value
+        return validate_trade_id(value)
 
 
 class VerdictRequest(BaseModel):

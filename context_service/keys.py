@@ -44,6 +44,18 @@ def validate_bot_id(bot_id: str) -> str:
     return bot_id
 
 
+def validate_trade_id(value: int | str) -> int | str:
+    """A Freqtrade trade id: an integer in 0..2**63-1, or 1-64 characters of A-Z, a-z, 0-9,
+    '.', '_', '-' starting with a letter or digit (it becomes part of keys and prompts)."""
+    if isinstance(value, int):
+        if not 0 <= value < 2**63:
+            raise ValueError("trade_id must be between 0 and 2**63 - 1")
+        return value
+    if not TRADE_ID_RE.fullmatch(value):
+        raise ValueError("trade_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
+    return value
+
+
 def _part(value: str) -> str:
     if not value or any(c in value for c in "{}\n\r "):
         raise ValueError(f"invalid key part {value!r}")

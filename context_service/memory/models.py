@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from context_service.bounds import FINITE, EventTime
 from context_service.contract import BUILD_ID_PATTERN
-from context_service.keys import TRADE_ID_RE, validate_bot_id
+from context_service.keys import validate_bot_id, validate_trade_id
 from context_service.models import as_utc
 
 TradeEventKind = Literal["entry_fill", "exit_fill", "trade_closed"]
@@ -65,13 +65,7 @@ class TradeEvent(BaseModel):
     @field_validator("trade_id")
     @classmethod
     def _trade_id(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            if not 0 <= value < 2**63:
-                raise ValueError("trade_id must be between 0 and 2**63 - 1")
-            return value
-        if not TRADE_ID_RE.fullmatch(value):
-            raise ValueError(f"trade_id {value!r} must match {TRADE_ID_RE.pattern}")
-        return value
+        return validate_trade_id(value)
 
     @field_validator("order_id")
     @classmethod
