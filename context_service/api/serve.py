@@ -13,6 +13,8 @@ import json
 import logging
 import os
 
+from pydantic import ValidationError
+
 from context_service.settings import Settings, get_settings
 
 log = logging.getLogger("context_service.serve")
@@ -89,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     from context_service.api.logs import configure_logging
 
     configure_logging(args.log_level.upper())
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # one readable line per bad setting, not a traceback
+        problems = "; ".join(
+            f"CTX_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        log.error(json.dumps({"event": "refused_to_start", "reason": problems}))
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     workers = settings.workers if args.workers is None else args.workers

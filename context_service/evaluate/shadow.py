@@ -149,6 +149,8 @@ def shadow_outcomes(gated: VariantRun, ungated: VariantRun, timeframe: str) -> S
 
 def refused_set_meaning(value: float) -> str:
     """What the net value of the refused entries says about the gate, by its sign."""
+    if value != value:  # NaN: no refused candle had an ungated trade to compare with
+        return "not measured"
     if value > 0:
         return "positive: the gate removed winners"
     if value < 0:

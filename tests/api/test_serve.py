@@ -135,6 +135,36 @@ def test_bad_worker_counts_are_refused_before_binding(monkeypatch, caplog, argv,
     assert reason in json.loads(record.getMessage())["reason"]
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CTX_WORKERS", "nan"),
+        ("CTX_WORKERS", "1e9"),
+        ("CTX_PORT", "Infinity"),
+        ("CTX_PORT", "x" * 5000),
+    ],
+)
+def test_unusable_settings_are_one_line_before_binding(monkeypatch, caplog, name, value) -> None:
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logs, "configure_logging", lambda level: None)
+    get_settings.cache_clear()
+    try:
+        with caplog.at_level(logging.ERROR, logger="context_service.serve"):
+            assert serve.main(["--port", "18789"]) == 2
+        [record] = caplog.records
+        assert name in json.loads(record.getMessage())["reason"]
+        # the same command with the setting mended gets as far as the bind check
+        monkeypatch.delenv(name)
+        monkeypatch.delenv("CTX_API_TOKEN", raising=False)
+        get_settings.cache_clear()
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="context_service.serve"):
+            assert serve.main(["--host", "0.0.0.0", "--port", "18789"]) == 2
+        assert "CTX_API_TOKEN" in json.loads(caplog.records[0].getMessage())["reason"]
+    finally:
+        get_settings.cache_clear()
+
+
 def test_workers_share_one_redis(tmp_path) -> None:
     """``serve --workers 2``: two processes on one port, one memory. A trade event written
     through one connection is seen through fresh connections, whichever worker answers."""

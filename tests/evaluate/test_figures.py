@@ -120,6 +120,7 @@ def test_regimes_without_btc_candles_are_unknown() -> None:
         (6.78, "positive: the gate removed winners"),
         (-0.5, "negative: the gate removed losers"),
         (0.0, "zero: what the gate removed made nothing"),
+        (float("nan"), "not measured"),
     ],
 )
 def test_the_refused_set_is_read_by_its_sign(value, meaning):
