@@ -9,9 +9,13 @@ once, when its object is upserted, and the engine still verifies the final text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_right
+from typing import TYPE_CHECKING
 
 from context_service.models import KnowledgeObject
+
+if TYPE_CHECKING:
+    from context_service.engine.tokens import TokenCounter
 
 TRUNCATION_MARKER = " …[truncated]"
 _PUNCTUATION = re.compile(r"[^\w\s]+")
@@ -59,38 +63,35 @@ def render_line(obj: KnowledgeObject) -> str:
 
 
 def shorten_object(
-    obj: KnowledgeObject, max_tokens: int, count: Callable[[str], int]
-) -> str | None:
-    """``obj``'s line shortened to at most ``max_tokens``: with its facts when at least one word
-    then fits, else with its id alone (a small last gap of the budget still carries a cited,
-    readable piece). None when not even that fits."""
+    obj: KnowledgeObject, max_tokens: int, counter: TokenCounter
+) -> tuple[str, int] | None:
+    """``obj``'s line shortened to at most ``max_tokens``, and its token count: with its facts
+    when at least one word then fits, else with its id alone (a small last gap of the budget
+    still carries a cited, readable piece). None when not even that fits."""
     for prefix in (line_prefix(obj), compact_prefix(obj)):
-        line = shorten_line(prefix, obj.summary, max_tokens, count)
-        if line is not None:
-            return line
+        shortened = shorten_line(prefix, obj.summary, max_tokens, counter)
+        if shortened is not None:
+            return shortened
     return None
 
 
 def shorten_line(
-    prefix: str, summary: str, max_tokens: int, count: Callable[[str], int]
-) -> str | None:
-    """The longest ``prefix + first words of summary + marker`` that fits ``max_tokens``.
+    prefix: str, summary: str, max_tokens: int, counter: TokenCounter
+) -> tuple[str, int] | None:
+    """The longest ``prefix + first words of summary + marker`` that fits ``max_tokens``, and
+    its token count.
 
     Cuts only between words, so no word (and no token inside it) is split. None when not even
-    one word fits.
+    one word fits. The count of every cut comes from one encoding of the line, remembered
+    (:meth:`TokenCounter.word_cut_counts`): a synthesis may shorten a dozen lines, and the
+    next synthesis the same ones.
     """
-    words = one_line(summary).split(" ")
-
-    def line(word_count: int) -> str:
-        return f"{prefix}{' '.join(words[:word_count])}{TRUNCATION_MARKER}\n"
-
-    low, high = 0, len(words) - 1  # keeping every word would not be a shortening
-    while low < high:  # largest word count whose line fits
-        middle = (low + high + 1) // 2
-        if count(line(middle)) <= max_tokens:
-            low = middle
-        else:
-            high = middle - 1
-    if low == 0 or count(line(low)) > max_tokens:
+    words = one_line(summary).split(" ")[:-1]  # keeping every word would not be a shortening
+    if not words:
         return None
-    return line(low)
+    suffix = f"{TRUNCATION_MARKER}\n"
+    counts = counter.word_cut_counts(prefix, words, suffix)
+    keep = bisect_right(counts, max_tokens)  # counts grow with every word kept
+    if keep == 0:
+        return None
+    return f"{prefix}{' '.join(words[:keep])}{suffix}", counts[keep - 1]

@@ -188,8 +188,7 @@ def draft(
 
     def shorten(position: int, max_tokens: int) -> tuple[str, int] | None:
         obj = table.objects[cand_slots[position]]
-        line = shorten_object(obj, max_tokens, counter.count)
-        return None if line is None else (line, counter.count(line))
+        return shorten_object(obj, max_tokens, counter)
 
     allocation = allocate(
         budget, lanes, lane[candidates], tokens_all[candidates], header_tokens, shorten

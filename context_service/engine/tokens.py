@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ _ADDITIVE_ENCODINGS = frozenset(BUNDLED)
 # goals, constraints and snapshots recur in request after request. Bounded by clearing.
 _PIECE_CACHE_LIMIT = 50_000
 _piece_counts: dict[tuple[str, str], int] = {}
+# Counts of a line cut after each of its words (see TokenCounter.word_cut_counts), for lines
+# that a synthesis shortens again and again. Bounded by clearing.
+_CUT_CACHE_LIMIT = 4_096
+_cut_counts: dict[tuple[str, str, str, str], tuple[int, ...]] = {}
 
 _lock = threading.Lock()
 _encodings_by_model: dict[str, tiktoken.Encoding | None] = {}
@@ -122,6 +127,19 @@ def reset_encoding_cache() -> None:
         _encodings_by_name.clear()
 
 
+def _cumulative(start: int, parts: Sequence[str | bytes], separator: int = 1) -> list[int]:
+    """UTF-8 byte offsets where each of ``parts`` ends, laid out one after another from
+    ``start`` with ``separator`` bytes between them (a space between words, none between
+    the bytes of tokens)."""
+    offsets, end = [], start
+    for index, part in enumerate(parts):
+        if index:
+            end += separator
+        end += len(part) if isinstance(part, bytes) else len(part.encode("utf-8"))
+        offsets.append(end)
+    return offsets
+
+
 class TokenCounter:
     """Counts tokens of text exactly as ``model`` will see it (see the module docstring)."""
 
@@ -156,6 +174,46 @@ class TokenCounter:
                 known = _piece_counts[key] = len(encode(piece))
             total += known
         return total
+
+    def word_cut_counts(self, prefix: str, words: Sequence[str], suffix: str) -> tuple[int, ...]:
+        """Exact :meth:`count` of ``prefix + " ".join(words[:k]) + suffix`` for ``k`` = 1 ..
+        ``len(words)`` (the cuts a shortened line can make), from one encoding of the line.
+
+        ``words`` hold no whitespace and ``suffix`` starts with a space. A cut after a word is
+        then a boundary of the bundled encodings' pre-tokenizers, in the whole line and in the
+        cut one: no alternative of their regexes runs from a non-space character across a
+        space into a non-space character (the letter, digit and punctuation runs stop before
+        whitespace, and a space is only ever the first character of the piece it starts). So
+        the tokens before a cut are the whole line's tokens that start before it, and the
+        suffix adds its own count. Other encodings count each cut (checked against whole-text
+        encoding by a property test, tests/engine/test_document_count.py). Remembered, since
+        the same lines are shortened in synthesis after synthesis.
+        """
+        text = " ".join(words)
+        key = (self.encoding_name, prefix, text, suffix)
+        known = _cut_counts.get(key)
+        if known is not None:
+            return known
+        if self._encoding is None:  # UTF-8 bytes add up everywhere
+            ends = _cumulative(len(prefix.encode("utf-8")), words)
+            known = tuple(end + len(suffix.encode("utf-8")) for end in ends)
+        elif self.encoding_name in _ADDITIVE_ENCODINGS:
+            tokens = self._encoding.decode_tokens_bytes(
+                self._encoding.encode_ordinary(prefix + text)
+            )
+            token_ends = _cumulative(0, tokens, separator=0)
+            tail = self.count_fixed(suffix)
+            ends = _cumulative(len(prefix.encode("utf-8")), words)
+            known = tuple(bisect_right(token_ends, end) + tail for end in ends)
+        else:
+            known = tuple(
+                self.count(f"{prefix}{' '.join(words[:cut])}{suffix}")
+                for cut in range(1, len(words) + 1)
+            )
+        if len(_cut_counts) >= _CUT_CACHE_LIMIT:
+            _cut_counts.clear()
+        _cut_counts[key] = known
+        return known
 
     def count_fixed(self, text: str) -> int:
         """:meth:`count` of a text that recurs verbatim (lane headers), remembered."""

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from context_service.engine import TokenCounter
-from context_service.engine.tokens import load_named_encoding
+from context_service.engine.render import TRUNCATION_MARKER, one_line
+from context_service.engine.tokens import BYTES_ENCODING, load_named_encoding
 
 ENCODINGS = ("cl100k_base", "o200k_base")
 
@@ -62,3 +63,30 @@ def test_a_byte_counter_counts_bytes(monkeypatch):
     counter = TokenCounter("cl100k_base")
     monkeypatch.setattr(counter, "_encoding", None)
     assert counter.count_document("é\n- x") == len("é\n- x".encode())
+
+
+# Summaries as shortening sees them: any text, cut into words by render.one_line (every run of
+# whitespace one space), with characters Python and the pre-tokenizers may disagree on.
+SUMMARY = st.lists(
+    st.one_of(ALPHABET, st.sampled_from(["\x1c", "\x85", "\u180e", "\u200b", "\u3000", " "])),
+    min_size=1,
+    max_size=40,
+).map("".join)
+
+
+@pytest.mark.parametrize("name", (*ENCODINGS, BYTES_ENCODING))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=LINE, summary=SUMMARY)
+def test_the_counts_of_a_line_cut_after_each_word_are_exact(name, prefix, summary):
+    counter = TokenCounter(name)
+    if name == BYTES_ENCODING:  # what the counter is when no encoding loads at all
+        counter._encoding, counter.encoding_name = None, BYTES_ENCODING
+    words = one_line(summary).split(" ")
+    if words == [""]:
+        return
+    suffix = f"{TRUNCATION_MARKER}\n"
+    counts = counter.word_cut_counts(prefix, words, suffix)
+    cuts = range(1, len(words) + 1)
+    exact = [counter.count(f"{prefix}{' '.join(words[:k])}{suffix}") for k in cuts]
+    assert list(counts) == exact
+    assert counter.word_cut_counts(prefix, words, suffix) == counts  # remembered
