@@ -5,7 +5,11 @@
   written again.
 * **Synthesis memo** (Redis stores only): a synthesis is reused while the bot's and the
   market's evidence versions are unchanged; live syntheses (no ``as_of``) also depend on the
-  clock (recency, expiry) and are reused for at most ``LIVE_SYNTHESIS_MEMO_S``.
+  clock (recency, expiry) and are reused for at most ``LIVE_SYNTHESIS_MEMO_S``. Versions only
+  grow, so a bot's entries of older versions can never be reused: they are dropped as soon as
+  one of a newer version is stored (a new candle's request makes one synthesis, and it must
+  not linger until the memo is full: thousands of live syntheses made the garbage collector's
+  young-generation passes take 20 ms).
 
 Everything below these (each engine's mirror of its stores, the Redis stores' parsed
 snapshots) is kept in step by version counters, never by time.
@@ -36,6 +40,49 @@ SYNTHESIS_MEMO_ENTRIES = 2_048
 PUSHED_PER_BOT = 16
 
 
+class SynthesisMemo:
+    """Syntheses by bot and question, valid for one version of the bot's (and the market's)
+    evidence; a bot's entries of an older version are dropped when a newer one is stored.
+    At most ``capacity`` entries in all (the least recently used bot's are dropped first)."""
+
+    def __init__(self, capacity: int = SYNTHESIS_MEMO_ENTRIES) -> None:
+        self.capacity = capacity
+        # bot -> (version, question -> (stored at, synthesis)), least recently used bot first
+        self._bots: OrderedDict[str, tuple[Any, dict[tuple, tuple[float, Synthesis]]]] = (
+            OrderedDict()
+        )
+        self._entries = 0
+        self._lock = threading.Lock()
+
+    def get(self, bot_id: str, version: Any, question: tuple, max_age_s: float | None) -> Any:
+        """The synthesis stored for ``question`` at ``version`` (no older than ``max_age_s``
+        when given), else None."""
+        with self._lock:
+            memo = self._bots.get(bot_id)
+            if memo is None or memo[0] != version:
+                return None
+            found = memo[1].get(question)
+        if found is None or (max_age_s is not None and time.monotonic() - found[0] >= max_age_s):
+            return None
+        return found[1]
+
+    def put(self, bot_id: str, version: Any, question: tuple, synthesis: Synthesis) -> None:
+        with self._lock:
+            memo = self._bots.pop(bot_id, None)
+            if memo is None or memo[0] != version:
+                self._entries -= len(memo[1]) if memo else 0
+                memo = (version, {})
+            self._entries += question not in memo[1]
+            memo[1][question] = (time.monotonic(), synthesis)
+            self._bots[bot_id] = memo  # most recently used
+            while self._entries > self.capacity and self._bots:
+                _, (_, dropped) = self._bots.popitem(last=False)
+                self._entries -= len(dropped)
+
+    def __len__(self) -> int:
+        return self._entries
+
+
 class BotContexts:
     """The engines of the bots a service has used most recently (``max_cached_bots``; the
     others are dropped and rebuilt from Redis when asked again), built from its components."""
@@ -46,8 +93,7 @@ class BotContexts:
         bots = components.settings.max_cached_bots
         self._bots: LRU[str, tuple[ContextEngine, threading.Lock]] = LRU(bots)
         self._pushed: LRU[tuple[str, str], tuple[str, float]] = LRU(bots * PUSHED_PER_BOT)
-        self._memo: OrderedDict[tuple, tuple[Any, float, Synthesis]] = OrderedDict()
-        self._memo_lock = threading.Lock()
+        self._memo = SynthesisMemo()
 
     def engine(self, bot_id: str) -> ContextEngine:
         """The context engine of ``bot_id`` (one per bot, cached)."""
@@ -113,20 +159,13 @@ class BotContexts:
         pipe.get(c.keyspace.market().objects_version)
         # The stores' change tokens, as change_token() spells them.
         version = tuple("0" if v is None else as_text(v) for v in pipe.execute())
-        key = (bot_id, budget, as_of, assets)
-        with self._memo_lock:  # shared by every bot; the caller holds only its bot's lock
-            hit = self._memo.get(key)
-        fresh = hit is not None and hit[0] == version
-        if fresh and as_of is None:
-            fresh = time.monotonic() - hit[1] < LIVE_SYNTHESIS_MEMO_S  # type: ignore[index]
-        if fresh:
-            return hit[2]  # type: ignore[index]
+        question = (budget, as_of, assets)
+        max_age = LIVE_SYNTHESIS_MEMO_S if as_of is None else None
+        known = self._memo.get(bot_id, version, question, max_age)
+        if known is not None:
+            return known
         synthesis = engine.synthesize(budget, as_of=as_of, now=now, tokens=version, assets=assets)
-        with self._memo_lock:
-            self._memo[key] = (version, time.monotonic(), synthesis)
-            self._memo.move_to_end(key)
-            while len(self._memo) > SYNTHESIS_MEMO_ENTRIES:
-                self._memo.popitem(last=False)
+        self._memo.put(bot_id, version, question, synthesis)
         return synthesis
 
     def _push_snapshot(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from context_service.contexts import SynthesisMemo
 from context_service.lru import LRU
 from verdicts.support import make_request
 
@@ -28,3 +29,24 @@ def test_the_lru_map_drops_the_least_recently_used() -> None:
     lru.put("c", 3)
     assert "b" not in lru and lru.get("a") == 1 and lru.get_or_create("d", lambda: 4) == 4
     assert len(lru) == 2
+
+
+def test_the_memo_drops_a_bots_older_versions_and_stays_bounded() -> None:
+    memo = SynthesisMemo(capacity=3)
+    memo.put("a", ("1", "0"), (500, None, None), "a-v1")  # type: ignore[arg-type]
+    memo.put("a", ("1", "0"), (500, "t1", None), "a-v1-t1")  # type: ignore[arg-type]
+    assert memo.get("a", ("1", "0"), (500, "t1", None), None) == "a-v1-t1"
+    assert len(memo) == 2
+
+    memo.put("a", ("2", "0"), (500, "t2", None), "a-v2")  # type: ignore[arg-type]
+    assert len(memo) == 1  # version 1 can never be fresh again
+    assert memo.get("a", ("1", "0"), (500, "t1", None), None) is None
+    assert memo.get("a", ("2", "0"), (500, "t1", None), None) is None  # never stored at v2
+
+    for bot in ("b", "c", "d"):
+        memo.put(bot, ("1", "0"), (500, None, None), bot)  # type: ignore[arg-type]
+    assert len(memo) == 3
+    assert memo.get("a", ("2", "0"), (500, "t2", None), None) is None  # least recent, dropped
+    assert memo.get("d", ("1", "0"), (500, None, None), None) == "d"
+    # A live synthesis is reused only while it is young.
+    assert memo.get("d", ("1", "0"), (500, None, None), 0.0) is None
