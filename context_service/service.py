@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from context_service.verdicts.chain import live_start, resolve_chain
 from context_service.verdicts.provider import Ask, VerdictProvider
 from context_service.verdicts.record import VerdictRecorder, iso, make_verdict, manifest_summary
 from context_service.verdicts.runner import Providers
+from context_service.verdicts.slots import DecisionSlots
 
 log = logging.getLogger("context_service.adjustments")
 
@@ -73,6 +75,7 @@ class ContextService:
         self.contexts = BotContexts(components)
         self.providers = Providers(components, components.metrics)
         self.recorder = VerdictRecorder(components)
+        self.slots = DecisionSlots(self.settings.decision_slots)
         resolve_chain(None, self.settings.verdict_provider)  # an unknown provider fails at start
 
     def close(self) -> None:
@@ -119,6 +122,14 @@ class ContextService:
         """:meth:`decide` with the live chain (the HTTP route)."""
         return self.decide(request, self.live_providers())
 
+    def decide_live_local(self, request: VerdictRequest) -> Verdict | None:
+        """:meth:`decide_live` when a provider before the chain's first remote one answers
+        (a replay hit, a chain without the LLM); None, with nothing recorded or counted, when
+        the decision would wait on a remote provider: then :meth:`decide_live` from a worker
+        thread. Takes no decision slot, so the event loop can call it: it never waits on
+        another decision, only on Redis."""
+        return self._decide(request, self.live_providers(), local_only=True)
+
     def decide(self, request: VerdictRequest, providers: Sequence[str] | None = None) -> Verdict:
         """A verdict on a candidate signal; never raises for provider failures.
 
@@ -127,16 +138,29 @@ class ContextService:
         answers. The verdict records its source and the reasons earlier providers were
         skipped, and goes to the audit trail.
         """
-        started = time.perf_counter()
         chain = resolve_chain(providers, self.settings.verdict_provider)
-        now = self.clock()
-        budget = request.budget_tokens or self.settings.context_budget_tokens
-        synthesis = self.contexts.for_request(request, budget, now)
-        ask = Ask(request, synthesis, now, self.components.replay_params)
-        outcome = self.providers.run(chain, ask)
-        verdict = make_verdict(ask, outcome, (time.perf_counter() - started) * 1000)
-        verdict.adjustments = self._in_force(request, now)
-        self.recorder.record(ask, verdict, outcome)  # the audit entry keeps them too
+        verdict = self._decide(request, chain, local_only=False)
+        assert verdict is not None  # only a local-only decision stops short
+        return verdict
+
+    def _decide(
+        self, request: VerdictRequest, chain: list[str], local_only: bool
+    ) -> Verdict | None:
+        started = time.perf_counter()  # the wait for a slot is part of the decision's time
+        with nullcontext() if local_only else self.slots.held():
+            now = self.clock()
+            budget = request.budget_tokens or self.settings.context_budget_tokens
+            synthesis = self.contexts.for_request(request, budget, now)
+            ask = Ask(request, synthesis, now, self.components.replay_params)
+            if local_only:
+                outcome = self.providers.run_local(chain, ask)
+                if outcome is None:
+                    return None
+            else:
+                outcome = self.providers.run(chain, ask, self.slots)
+            verdict = make_verdict(ask, outcome, (time.perf_counter() - started) * 1000)
+            verdict.adjustments = self._in_force(request, now)
+            self.recorder.record(ask, verdict, outcome)  # the audit entry keeps them too
         return verdict
 
     def _in_force(self, request: VerdictRequest, now: datetime) -> list[Adjustment] | None:

@@ -263,6 +263,20 @@ class Settings(BaseSettings):
         "registered name (python -m context_service verdicts providers).",
     )
     min_confidence: float = Field(default=0.6, ge=0, le=1)
+    decision_slots: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Decisions doing their local work (synthesis, rules, audit) at once; the "
+        "others wait their turn. An LLM call gives its slot back while it waits.",
+    )
+    decide_on_loop: bool = Field(
+        default=True,
+        description="POST /v1/verdicts: a decision that needs no remote provider (replay hit, "
+        "rules) runs on the event loop, not a worker thread (faster under load; a Redis that "
+        "hangs then stalls the loop for up to redis_socket_timeout_s once, until the fail-fast "
+        "gate trips).",
+    )
     verdict_ask_workers: int = Field(
         default=4, ge=1, le=64, description="Threads completing asynchronous verdict asks."
     )

@@ -132,6 +132,9 @@ class VerdictProvider:
     # Verdicts of a chain holding this provider are counted in the LLM usage report, with the
     # skip reasons of the providers that spend money.
     metered: ClassVar[bool] = False
+    # Its decide waits on a service over the network (an LLM: seconds): the chain gives the
+    # decision's slot back meanwhile (context_service.verdicts.slots).
+    remote: ClassVar[bool] = False
 
     @classmethod
     def build(cls, components: Any) -> VerdictProvider:

@@ -27,6 +27,7 @@ from context_service.verdicts.provider import (
     VerdictProvider,
     provider_class,
 )
+from context_service.verdicts.slots import DecisionSlots
 
 log = logging.getLogger("context_service.verdicts")
 
@@ -81,21 +82,43 @@ class Providers:
                 self._built[name] = provider
             return provider  # type: ignore[return-value]
 
-    def run(self, names: list[str], ask: Ask) -> Outcome:
+    def run(self, names: list[str], ask: Ask, slots: DecisionSlots | None = None) -> Outcome:
         """Ask each provider of ``names`` in turn until one answers (the last must be
-        ``hold`` or another provider that always answers)."""
+        ``hold`` or another provider that always answers). A remote provider is asked with the
+        caller's decision slot (``slots``, held) given back."""
+        outcome = self._run(names, ask, slots, local_only=False)
+        assert outcome is not None  # only a local-only run stops short
+        return outcome
+
+    def run_local(self, names: list[str], ask: Ask) -> Outcome | None:
+        """:meth:`run` up to the first remote provider: the outcome when a provider before it
+        answers, else None (nothing counted: the caller runs the whole chain later)."""
+        return self._run(names, ask, None, local_only=True)
+
+    def _run(
+        self, names: list[str], ask: Ask, slots: DecisionSlots | None, local_only: bool
+    ) -> Outcome | None:
         chain = [self.get(name) for name in names]
         fallbacks: list[Fallback] = []
         audits: dict[str, dict[str, Any]] = {}
+        skips: list[tuple[VerdictProvider, ProviderSkipped]] = []
         for provider in chain:
+            if provider.remote and local_only:
+                return None
             try:
-                decision = self._ask(provider, ask)
+                if provider.remote and slots is not None:
+                    with slots.given_back():
+                        decision = self._ask(provider, ask)
+                else:
+                    decision = self._ask(provider, ask)
             except ProviderSkipped as skipped:
                 fallbacks.append(Fallback(provider.name, skipped.reason, provider.spends_money))
                 if skipped.audit:
                     audits[provider.name] = skipped.audit
-                self._skipped(provider, skipped, ask)
+                skips.append((provider, skipped))
                 continue
+            for skipped_provider, skipped in skips:  # counted once the chain has answered
+                self._skipped(skipped_provider, skipped, ask)
             if decision.audit:
                 audits[provider.name] = decision.audit
             return Outcome(provider, decision, chain, fallbacks, audits)

@@ -26,9 +26,14 @@ async def request_verdict(body: VerdictRequest, service: Service, request: Reque
     """A verdict on a candidate signal (replay -> llm -> rules -> hold; source and reasons
     recorded). Entries need a ``buy`` verdict; the strategy's risk gates still apply."""
     authorize(request, body.bot_id)
-    # The hot path: one hop to a worker thread for the blocking work, and the verdict
-    # serialized once (FastAPI would validate it again in another thread hop).
-    verdict = await run_in_threadpool(service.decide_live, body)
+    # The hot path. A decision that needs no remote provider (a replay hit, the rules) is a
+    # few milliseconds of CPU between Redis round trips: it runs right here, on the event
+    # loop, because handing it to a worker thread made it queue for the GIL behind the other
+    # threads (docs/sidecar.md, "Speed"). One that reaches the LLM goes to a worker thread.
+    # The verdict is serialized once (FastAPI would validate it again).
+    verdict = service.decide_live_local(body) if service.settings.decide_on_loop else None
+    if verdict is None:
+        verdict = await run_in_threadpool(service.decide_live, body)
     return Response(verdict.model_dump_json(), media_type="application/json")
 
 

@@ -35,6 +35,7 @@ class LLMProvider(VerdictProvider):
     summary = "an OpenAI-compatible model via function calling, under hard cost caps"
     needs = "CTX_LLM_ENABLED=true, an OpenAI-compatible endpoint and its price"
     spends_money = True
+    remote = True
     fallback = "rules"
     metered = True
 
