@@ -24,6 +24,7 @@ from context_service.api.redis_gate import RedisGate
 from context_service.api.router import api_router
 from context_service.bounds import set_time_window, window_from_settings
 from context_service.credentials import TokenBook
+from context_service.engine.tokens import TokenCounter
 from context_service.evidence.runtime import feed_poller
 from context_service.fleet.model import fleet_bots
 from context_service.memory.connection import stop_embedded
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.service is None:
             app.state.service = ContextService.from_settings(settings)
+        # The token encoding loads now (about 0.4 s), not inside the first verdict.
+        TokenCounter(app.state.service.settings.llm_model)
         app.state.redis_health = RedisHealth(
             app.state.service.components.redis, settings.redis_probe_interval_s
         )
