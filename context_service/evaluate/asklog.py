@@ -31,9 +31,9 @@ def capture_asks(ctx: Any) -> list[Ask]:
         return log
     original = providers.run
 
-    def run(names: list[str], ask: Ask) -> Any:
+    def run(names: list[str], ask: Ask, *more: Any) -> Any:
         log.append(portable(ask))
-        return original(names, ask)
+        return original(names, ask, *more)
 
     providers.run = run
     return log
