@@ -21,7 +21,7 @@ from context_service.api.auth import Authenticate
 from context_service.api.limits import BodySizeLimit
 from context_service.api.logs import RequestObserver
 from context_service.api.redis_gate import RedisGate
-from context_service.api.router import api_router
+from context_service.api.router import include_routes
 from context_service.bounds import set_time_window, window_from_settings
 from context_service.credentials import TokenBook
 from context_service.engine.tokens import TokenCounter
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, service: ContextService | None 
     set_time_window(window_from_settings(settings))
     errors.install(app)
     docs.install(app)
-    app.include_router(api_router())
+    include_routes(app)
     # Outermost first: observe everything, then refuse oversized bodies before any route.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RedisGate, health_of=lambda: app.state.redis_health)
