@@ -2,7 +2,8 @@
 
 * **Snapshot memo**: a verdict request's TA snapshot becomes market-data evidence; the same
   snapshot asked about again within ``SNAPSHOT_MEMO_S`` (a replay hit, a retry) is not
-  written again.
+  written again, and after that only if the store no longer holds it unchanged (one read
+  instead of a write that would move the bot's evidence version).
 * **Synthesis memo** (Redis stores only): a synthesis is reused while the bot's and the
   market's evidence versions are unchanged; live syntheses (no ``as_of``) also depend on the
   clock (recency, expiry) and are reused for at most ``LIVE_SYNTHESIS_MEMO_S``. Versions only
@@ -28,7 +29,7 @@ from context_service.engine import ContextEngine, Synthesis
 from context_service.evidence.assets import pair_assets
 from context_service.keys import validate_bot_id
 from context_service.lru import LRU
-from context_service.models import KnowledgeObject
+from context_service.models import KnowledgeObject, merge_upsert
 from context_service.redis_text import as_text
 from context_service.verdicts.market_data import snapshot_evidence, snapshot_evidence_id
 
@@ -172,12 +173,18 @@ class BotContexts:
         self, bot_id: str, engine: ContextEngine, request: VerdictRequest, now: datetime
     ) -> None:
         """Upsert the request's TA snapshot, unless this very snapshot was pushed moments ago
-        (a repeated question about the same candle: replay hits, retries)."""
+        (a repeated question about the same candle: replay hits, retries), or was pushed
+        before and the store still holds it unchanged: a write moves the bot's evidence
+        version, and every synthesis of the bot must then be made again."""
         snapshot = request.snapshot
         fingerprint = f"{snapshot.summary_line()}|{snapshot.candle_time.isoformat()}"
         memo_key = (bot_id, snapshot_evidence_id(snapshot))
         pushed = self._pushed.get(memo_key)
-        if pushed and pushed[0] == fingerprint and time.monotonic() - pushed[1] < SNAPSHOT_MEMO_S:
+        same = pushed is not None and pushed[0] == fingerprint
+        if same and time.monotonic() - pushed[1] < SNAPSHOT_MEMO_S:  # type: ignore[index]
             return
-        engine.upsert(snapshot_evidence(snapshot), now=now)
+        incoming = snapshot_evidence(snapshot)
+        stored = engine.get(incoming.id) if same else None
+        if stored is None or merge_upsert(stored, incoming, stored.updated_at) != stored:
+            engine.upsert(incoming, now=now)
         self._pushed.put(memo_key, (fingerprint, time.monotonic()))
