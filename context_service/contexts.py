@@ -55,7 +55,9 @@ class SynthesisMemo:
         self._entries = 0
         self._lock = threading.Lock()
 
-    def get(self, bot_id: str, version: Any, question: tuple, max_age_s: float | None) -> Any:
+    def get(
+        self, bot_id: str, version: Any, question: tuple, max_age_s: float | None
+    ) -> Synthesis | None:
         """The synthesis stored for ``question`` at ``version`` (no older than ``max_age_s``
         when given), else None."""
         with self._lock:

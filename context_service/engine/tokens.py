@@ -27,6 +27,7 @@ import re
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from context_service.engine.bundled_encodings import BUNDLED, bundled_encoding
@@ -127,17 +128,11 @@ def reset_encoding_cache() -> None:
         _encodings_by_name.clear()
 
 
-def _cumulative(start: int, parts: Sequence[str | bytes], separator: int = 1) -> list[int]:
-    """UTF-8 byte offsets where each of ``parts`` ends, laid out one after another from
-    ``start`` with ``separator`` bytes between them (a space between words, none between
-    the bytes of tokens)."""
-    offsets, end = [], start
-    for index, part in enumerate(parts):
-        if index:
-            end += separator
-        end += len(part) if isinstance(part, bytes) else len(part.encode("utf-8"))
-        offsets.append(end)
-    return offsets
+def _word_ends(start: int, words: Sequence[str]) -> list[int]:
+    """UTF-8 byte offsets where each of ``words`` ends, the words laid out from ``start`` with
+    one space between them."""
+    ends = accumulate((len(word.encode("utf-8")) + 1 for word in words), initial=start)
+    return [end - 1 for end in list(ends)[1:]]  # each word's end, before the space after it
 
 
 class TokenCounter:
@@ -184,10 +179,10 @@ class TokenCounter:
         cut one: no alternative of their regexes runs from a non-space character across a
         space into a non-space character (the letter, digit and punctuation runs stop before
         whitespace, and a space is only ever the first character of the piece it starts). So
-        the tokens before a cut are the whole line's tokens that start before it, and the
-        suffix adds its own count. Other encodings count each cut (checked against whole-text
-        encoding by a property test, tests/engine/test_document_count.py). Remembered, since
-        the same lines are shortened in synthesis after synthesis.
+        the tokens before a cut are the whole line's tokens that end by it, and the suffix adds
+        its own count. Other encodings count each cut on its own. A property test checks the
+        counts against whole-text encoding (tests/engine/test_document_count.py). Remembered,
+        since the same lines are shortened in synthesis after synthesis.
         """
         text = " ".join(words)
         key = (self.encoding_name, prefix, text, suffix)
@@ -195,15 +190,15 @@ class TokenCounter:
         if known is not None:
             return known
         if self._encoding is None:  # UTF-8 bytes add up everywhere
-            ends = _cumulative(len(prefix.encode("utf-8")), words)
+            ends = _word_ends(len(prefix.encode("utf-8")), words)
             known = tuple(end + len(suffix.encode("utf-8")) for end in ends)
         elif self.encoding_name in _ADDITIVE_ENCODINGS:
             tokens = self._encoding.decode_tokens_bytes(
                 self._encoding.encode_ordinary(prefix + text)
             )
-            token_ends = _cumulative(0, tokens, separator=0)
+            token_ends = list(accumulate(len(token) for token in tokens))
             tail = self.count_fixed(suffix)
-            ends = _cumulative(len(prefix.encode("utf-8")), words)
+            ends = _word_ends(len(prefix.encode("utf-8")), words)
             known = tuple(bisect_right(token_ends, end) + tail for end in ends)
         else:
             known = tuple(

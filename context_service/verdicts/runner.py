@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,11 +106,9 @@ class Providers:
         for provider in chain:
             if provider.remote and local_only:
                 return None
+            waits = slots.given_back() if provider.remote and slots is not None else nullcontext()
             try:
-                if provider.remote and slots is not None:
-                    with slots.given_back():
-                        decision = self._ask(provider, ask)
-                else:
+                with waits:
                     decision = self._ask(provider, ask)
             except ProviderSkipped as skipped:
                 fallbacks.append(Fallback(provider.name, skipped.reason, provider.spends_money))

@@ -148,7 +148,11 @@ def _post(http: TestClient, i: int) -> Verdict:
 
 
 def _fallbacks(service, provider: str, reason: str) -> float:
-    return service.components.metrics.fallbacks.labels(provider, reason)._value.get()
+    labels = {"provider": provider, "reason": reason}
+    found = service.components.metrics.registry.get_sample_value(
+        "ctx_verdict_fallbacks_total", labels
+    )
+    return found or 0.0
 
 
 def test_a_local_chain_is_answered_on_the_event_loop(make_service) -> None:
