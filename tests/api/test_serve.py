@@ -142,6 +142,11 @@ def test_bad_worker_counts_are_refused_before_binding(monkeypatch, caplog, argv,
         ("CTX_WORKERS", "1e9"),
         ("CTX_PORT", "Infinity"),
         ("CTX_PORT", "x" * 5000),
+        ("CTX_DECISION_SLOTS", "nan"),
+        ("CTX_DECISION_SLOTS", "0"),
+        ("CTX_DECISION_SLOTS", "1e400"),
+        ("CTX_DECIDE_ON_LOOP", "yes\nno"),
+        ("CTX_DECIDE_ON_LOOP", "\x1b[31m\x07" * 1000),  # an environment has no NUL
     ],
 )
 def test_unusable_settings_are_one_line_before_binding(monkeypatch, caplog, name, value) -> None:
