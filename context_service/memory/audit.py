@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import redis
+from redis.cluster import ClusterPipeline
+from redis.exceptions import NoScriptError
 
 from context_service.keys import BotKeys
 from context_service.models import as_utc, utcnow
@@ -120,6 +123,34 @@ class AuditTrail:
 
     def append(self, kind: str, payload: dict[str, Any], at: datetime | None = None) -> str:
         """Add an entry; returns its stream id. ``payload`` must be JSON-serialisable."""
+        return self._run(self._entry_args(kind, payload, at))
+
+    def append_in(
+        self, pipe: redis.client.Pipeline, kind: str, payload: dict[str, Any], at: datetime | None
+    ) -> QueuedAppend:
+        """Queue the append in the caller's pipeline (``transaction=False``), so the entry and
+        the caller's other writes take one round trip; execute it with
+        ``raise_on_error=False`` and hand the replies to :meth:`QueuedAppend.settle`.
+
+        The script is called by its digest alone: redis-py would otherwise ask ``SCRIPT
+        EXISTS`` first, a round trip of its own. A server that does not hold the script yet
+        (just started, or flushed) answers ``NOSCRIPT``; ``settle`` then appends the entry the
+        usual way, which loads the script. A cluster's pipeline refuses scripts: there the
+        entry is appended at once, in a round trip of its own.
+        """
+        args = self._entry_args(kind, payload, at)
+        if isinstance(pipe, ClusterPipeline):
+            return QueuedAppend(self, args, None, self._run(args))
+        position = len(pipe.command_stack)
+        pipe.evalsha(self._append.sha, 2, self._key, self._marks, *args)
+        return QueuedAppend(self, args, position)
+
+    def _run(self, args: list[int | str]) -> str:
+        return as_text(self._append(keys=[self._key, self._marks], args=args))
+
+    def _entry_args(
+        self, kind: str, payload: dict[str, Any], at: datetime | None
+    ) -> list[int | str]:
         if not kind or len(kind) > 64:
             raise ValueError("audit kind must be 1-64 characters")
         moment = as_utc(at) if at is not None else utcnow()
@@ -127,11 +158,7 @@ class AuditTrail:
             document = bounded_document(payload)
         except TypeError as exc:
             raise ValueError(f"audit payload is not JSON-serialisable: {exc}") from None
-        entry_id = self._append(
-            keys=[self._key, self._marks],
-            args=[_ms(moment), kind, moment.isoformat(), document, int(time.time())],
-        )
-        return as_text(entry_id)
+        return [_ms(moment), kind, moment.isoformat(), document, int(time.time())]
 
     def query(
         self,
@@ -189,6 +216,31 @@ class AuditTrail:
             at=datetime.fromisoformat(data["at"]).astimezone(UTC),
             payload=json.loads(data["payload"], parse_constant=lambda _: None),
         )
+
+
+@dataclass
+class QueuedAppend:
+    """An append queued by :meth:`AuditTrail.append_in`, until its pipeline has run."""
+
+    trail: AuditTrail
+    args: list[int | str]
+    position: int | None  # of its reply in the pipeline's; None: appended at once
+    entry_id: str | None = None
+
+    def settle(self, replies: list[Any]) -> list[Any]:
+        """Take the append's reply out of the pipeline's ``replies`` and return the others,
+        in order. Its stream id goes to :attr:`entry_id`; a ``NOSCRIPT`` reply is answered by
+        appending the usual way (loading the script); any other error is raised."""
+        if self.position is None:
+            return replies
+        own = replies[self.position]
+        if isinstance(own, NoScriptError):
+            self.entry_id = self.trail._run(self.args)
+        elif isinstance(own, Exception):
+            raise own
+        else:
+            self.entry_id = as_text(own)
+        return replies[: self.position] + replies[self.position + 1 :]
 
 
 def bounded_document(payload: dict[str, Any], max_bytes: int = MAX_ENTRY_BYTES) -> str:

@@ -105,17 +105,20 @@ class VerdictRecorder:
         if outcome.audits:
             audit["providers"] = outcome.audits
         bot = self.memory.bot(bot_id)
+        keys = self.keyspace.bot(bot_id)
+        # One round trip: the audit entry, the recent-verdicts list and the usage counters.
+        pipe = self.redis.pipeline(transaction=False)
         # Filed at the decision's point in time: a backtest's audit answers "what did the bot see
         # at 14:05 on 3 May" for the candle, not for the moment the backtest ran.
-        bot.audit.append("verdict", audit, at=ask.request.as_of or ask.now)
-        keys = self.keyspace.bot(bot_id)
-        pipe = self.redis.pipeline(transaction=False)
+        queued = bot.audit.append_in(pipe, "verdict", audit, at=ask.request.as_of or ask.now)
         pipe.lpush(keys.last_verdicts, verdict.model_dump_json())
         pipe.ltrim(keys.last_verdicts, 0, RECENT_VERDICTS - 1)
         if any(p.metered for p in outcome.chain):
             paid = [f.reason for f in outcome.fallbacks if f.spends_money]
             self.usage.record_verdict(bot_id, ask.now, verdict.source, paid, pipe)
-        pipe.execute()
+        for reply in queued.settle(pipe.execute(raise_on_error=False)):
+            if isinstance(reply, Exception):
+                raise reply
         if outcome.decision.replayable:
             # The decision only: the adjustments in force belong to the moment, not the answer.
             decided = verdict.model_copy(update={"adjustments": None})

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 
 from context_service.memory import Memory
 
@@ -69,3 +70,38 @@ def test_trim_by_age_and_count(memory: Memory) -> None:
     removed = audit.trim(max_entries=5, max_age=timedelta(days=7), now=T0 + timedelta(days=9))
     assert removed == 5
     assert [e.payload["day"] for e in audit.query()] == [5, 6, 7, 8, 9]
+
+
+def test_an_append_queued_in_a_pipeline_lands_once_beside_the_callers_writes(
+    memory: Memory, keyspace
+) -> None:
+    """``append_in`` rides in the caller's pipeline (a cluster's pipeline refuses scripts:
+    there it appends at once); ``settle`` hands back the caller's own replies, in order."""
+    audit = memory.bot("bot-a").audit
+    side = keyspace.bot("bot-a").last_verdicts
+    for n in range(3):
+        pipe = memory.client.pipeline(transaction=False)
+        pipe.lpush(side, f"before-{n}")
+        queued = audit.append_in(pipe, "verdict", {"n": n}, at=T0 + timedelta(minutes=n))
+        pipe.llen(side)
+        own = queued.settle(pipe.execute(raise_on_error=False))
+        assert own == [n + 1, n + 1]
+        assert queued.entry_id == f"{int((T0 + timedelta(minutes=n)).timestamp() * 1000)}-0"
+    assert [e.payload["n"] for e in audit.query(kind="verdict")] == [0, 1, 2]
+
+
+def test_a_queued_append_on_a_stream_of_the_wrong_type_raises_and_the_next_one_lands(
+    memory: Memory, keyspace
+) -> None:
+    audit = memory.bot("bot-a").audit
+    stream = keyspace.bot("bot-a").audit
+    memory.client.set(stream, "not a stream")  # hostile contents: a plain string in its place
+    pipe = memory.client.pipeline(transaction=False)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):  # at once, on a cluster
+        queued = audit.append_in(pipe, "verdict", {"n": 0}, at=T0)
+        queued.settle(pipe.execute(raise_on_error=False))
+    memory.client.delete(stream)
+    pipe = memory.client.pipeline(transaction=False)
+    queued = audit.append_in(pipe, "verdict", {"n": 1}, at=T0)
+    assert queued.settle(pipe.execute(raise_on_error=False)) == []
+    assert [e.payload["n"] for e in audit.query()] == [1]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from verdicts.support import T0, make_request
+import redis
+
+from context_service.keys import Keyspace
+from context_service.service import ContextService
+from verdicts.support import NOW, T0, make_request, make_settings
 
 
 def test_a_backtest_decision_is_filed_at_its_candle_with_what_it_saw(make_service):
@@ -36,3 +40,50 @@ def test_every_synthesis_is_audited_with_its_manifest(make_service):
     assert entry.payload["manifest_id"] == synthesis.manifest.manifest_id
     assert entry.payload["included"] == synthesis.manifest.included_ids()
     assert entry.payload["total_tokens"] == synthesis.manifest.total_tokens <= 800
+
+
+def test_a_verdict_is_recorded_in_one_round_trip_even_on_a_server_without_the_script(
+    redis_server,
+) -> None:
+    """The audit entry rides in the recording pipeline by the script's digest alone. A fresh
+    server (and one whose scripts were flushed) answers NOSCRIPT: the entry is then appended
+    the usual way, once, and the verdicts after it are recorded as before."""
+    client = redis.Redis.from_url(redis_server.url)
+    service = ContextService(
+        make_settings(llm_enabled=False, verdict_provider="rules"),
+        client,
+        Keyspace(prefix="audit-rtt"),
+        clock=lambda: NOW,
+    )
+    audit = service.components.memory.bot("bot-1").audit
+    commands: list[str] = []
+    pipelines = redis.client.Pipeline.execute
+
+    def counted(pipe, raise_on_error=True):
+        commands.append(" ".join(str(c[0][0]) for c in pipe.command_stack))
+        return pipelines(pipe, raise_on_error)
+
+    first = service.decide(make_request(0))  # the server has never seen the script
+    client.script_flush()
+    redis.client.Pipeline.execute = counted  # type: ignore[method-assign]
+    try:
+        second = service.decide(make_request(1))  # flushed: NOSCRIPT again
+        third = service.decide(make_request(2))  # loaded by the fallback
+    finally:
+        redis.client.Pipeline.execute = pipelines  # type: ignore[method-assign]
+
+    verdicts = audit.query(kind="verdict")
+    assert [e.payload["verdict"]["verdict_id"] for e in verdicts] == [
+        first.verdict_id,
+        second.verdict_id,
+        third.verdict_id,
+    ]
+    assert [v.verdict_id for v in service.recent_verdicts("bot-1")] == [
+        third.verdict_id,
+        second.verdict_id,
+        first.verdict_id,
+    ]
+    recording = [c for c in commands if c.startswith("EVALSHA")]
+    assert recording == ["EVALSHA LPUSH LTRIM"] * 2  # the entry and the list in one pipeline
+    assert not any("SCRIPT" in c for c in commands)
+    service.close()
