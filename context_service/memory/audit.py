@@ -229,18 +229,22 @@ class QueuedAppend:
 
     def settle(self, replies: list[Any]) -> list[Any]:
         """Take the append's reply out of the pipeline's ``replies`` and return the others,
-        in order. Its stream id goes to :attr:`entry_id`; a ``NOSCRIPT`` reply is answered by
-        appending the usual way (loading the script); any other error is raised."""
-        if self.position is None:
-            return replies
-        own = replies[self.position]
-        if isinstance(own, NoScriptError):
-            self.entry_id = self.trail._run(self.args)
-        elif isinstance(own, Exception):
-            raise own
-        else:
-            self.entry_id = as_text(own)
-        return replies[: self.position] + replies[self.position + 1 :]
+        in order, raising the first error among them as ``execute()`` would. The entry's
+        stream id goes to :attr:`entry_id`; a ``NOSCRIPT`` reply is answered by appending the
+        usual way (loading the script); any other error of the append is raised."""
+        others = list(replies)
+        if self.position is not None:
+            own = others.pop(self.position)
+            if isinstance(own, NoScriptError):
+                self.entry_id = self.trail._run(self.args)
+            elif isinstance(own, Exception):
+                raise own
+            else:
+                self.entry_id = as_text(own)
+        for reply in others:
+            if isinstance(reply, Exception):
+                raise reply
+        return others
 
 
 def bounded_document(payload: dict[str, Any], max_bytes: int = MAX_ENTRY_BYTES) -> str:

@@ -116,9 +116,7 @@ class VerdictRecorder:
         if any(p.metered for p in outcome.chain):
             paid = [f.reason for f in outcome.fallbacks if f.spends_money]
             self.usage.record_verdict(bot_id, ask.now, verdict.source, paid, pipe)
-        for reply in queued.settle(pipe.execute(raise_on_error=False)):
-            if isinstance(reply, Exception):
-                raise reply
+        queued.settle(pipe.execute(raise_on_error=False))
         if outcome.decision.replayable:
             # The decision only: the adjustments in force belong to the moment, not the answer.
             decided = verdict.model_copy(update={"adjustments": None})
